@@ -1,0 +1,7 @@
+//! leadrouter: consume → parse → decide → persist (+outbox) → ack.
+//!
+//! `lead`, `rules` and `routing` are the pure core (no I/O, no tokio);
+//! `store`, `broker` and `daemon` wire it to PostgreSQL and RabbitMQ.
+pub mod lead;
+pub mod routing;
+pub mod rules;

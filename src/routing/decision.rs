@@ -1,0 +1,103 @@
+//! What the engine returns: the decision and the trace that explains it.
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeadStatus {
+    Assigned,
+    Queued,
+    Unassigned,
+}
+
+impl LeadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Assigned => "assigned",
+            Self::Queued => "queued",
+            Self::Unassigned => "unassigned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "assigned" => Some(Self::Assigned),
+            "queued" => Some(Self::Queued),
+            "unassigned" => Some(Self::Unassigned),
+            _ => None,
+        }
+    }
+}
+
+/// The owner decision for one lead. `rule` is `None` when no rule decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingDecision {
+    pub status: LeadStatus,
+    pub owner_id: Option<String>,
+    pub queue: Option<String>,
+    pub pool: Option<String>,
+    pub rule: Option<String>,
+    pub trace: Trace,
+}
+
+impl RoutingDecision {
+    /// True when no rule decided (counted apart from an explicit `unassigned`).
+    pub fn is_unmatched(&self) -> bool {
+        self.rule.is_none()
+    }
+}
+
+/// The explain trace: why each rule did or did not decide.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// The lead's region, as resolved (publisher's `region` field or lookup).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub rules: Vec<RuleTrace>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleTrace {
+    pub rule: String,
+    pub outcome: RuleOutcome,
+    /// Why, in words an admin reads: the failed condition, the halted agent, the script error.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedAgent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picked: Option<Pick>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleOutcome {
+    /// The rule's conditions did not hold.
+    NoMatch,
+    /// Conditions held and the rule decided: this is the winning rule.
+    Decided,
+    /// Conditions held but the rule could not decide (halted agent, empty pool, script returned ()).
+    Passed,
+    /// A script failed or hit a sandbox bound; the next rule was tried.
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedAgent {
+    pub agent: String,
+    pub why: Availability,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pick {
+    pub agent: String,
+    /// e.g. "round_robin: next after bob", "weighted: highest current weight", "least_loaded: 2 open leads".
+    pub why: String,
+}
+
+/// Whether an agent can receive leads right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Availability {
+    Available,
+    Halted,
+    Inactive,
+}

@@ -1,0 +1,1 @@
+//! Fresh RabbitMQ queue names per test (filled in by the broker work).

@@ -1,0 +1,1 @@
+//! A fresh PostgreSQL database per test (filled in by the store work).

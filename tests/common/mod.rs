@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests: fresh databases and queue names per test.
+#![allow(dead_code)]
+pub mod amqp;
+pub mod db;
