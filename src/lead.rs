@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 mod parse;
-pub use parse::{parse_lead, DEFAULT_MAX_MESSAGE_BYTES, MAX_DEPTH};
+pub use parse::{DEFAULT_MAX_MESSAGE_BYTES, MAX_DEPTH, parse_lead};
 
 /// A lead id: 1–128 Unicode characters, chosen by the publisher; the idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -24,7 +24,10 @@ impl LeadId {
             return Err("`id` is empty".into());
         }
         if n > Self::MAX_CHARS {
-            return Err(format!("`id` has {n} characters, at most {} allowed", Self::MAX_CHARS));
+            return Err(format!(
+                "`id` has {n} characters, at most {} allowed",
+                Self::MAX_CHARS
+            ));
         }
         if s.contains('\0') {
             return Err("`id` contains a NUL character".into());
@@ -118,6 +121,9 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
-        Self { reason, detail: detail.into() }
+        Self {
+            reason,
+            detail: detail.into(),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! What the engine returns: the decision and the trace that explains it.
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,6 +45,14 @@ impl RoutingDecision {
     pub fn is_unmatched(&self) -> bool {
         self.rule.is_none()
     }
+
+    /// Rules whose script failed or hit a sandbox bound while deciding this lead.
+    pub fn rule_errors(&self) -> impl Iterator<Item = &RuleTrace> {
+        self.trace
+            .rules
+            .iter()
+            .filter(|r| r.outcome == RuleOutcome::Error)
+    }
 }
 
 /// The explain trace: why each rule did or did not decide.
@@ -57,10 +66,10 @@ pub struct Trace {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleTrace {
-    pub rule: String,
+    pub rule: Arc<str>,
     pub outcome: RuleOutcome,
     /// Why, in words an admin reads: the failed condition, the halted agent, the script error.
-    pub reason: String,
+    pub reason: Arc<str>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkippedAgent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

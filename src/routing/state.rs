@@ -21,7 +21,9 @@ pub trait RoutingState {
     fn availability(&self, agent: &str) -> Availability;
     /// Open (assigned) leads an agent holds now.
     fn open_leads(&self, agent: &str) -> u64;
-    /// The rotation of a pool, for reading and stepping.
+    /// The rotation of a pool, if it was ever stepped.
+    fn rotation(&self, pool: &str) -> Option<&PoolRotation>;
+    /// The rotation of a pool, for stepping.
     fn rotation_mut(&mut self, pool: &str) -> &mut PoolRotation;
     /// Called once per lead assigned to an agent by the router.
     fn record_assignment(&mut self, agent: &str);
@@ -77,6 +79,10 @@ impl RoutingState for MemoryState {
 
     fn open_leads(&self, agent: &str) -> u64 {
         self.open_leads.get(agent).copied().unwrap_or(0)
+    }
+
+    fn rotation(&self, pool: &str) -> Option<&PoolRotation> {
+        self.rotations.get(pool)
     }
 
     fn rotation_mut(&mut self, pool: &str) -> &mut PoolRotation {

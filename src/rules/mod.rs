@@ -1,28 +1,98 @@
 //! Loading, validating and linting a ruleset (SPEC section 3).
-use std::path::Path;
+mod compile;
+pub mod condition;
+mod lint;
+pub mod model;
+mod positions;
+pub mod script;
 
-/// A loaded, validated, compiled ruleset. Cheap to share (`Arc<Ruleset>`) across threads.
+pub use model::{Action, IfHalted, Region, Rule};
+
+use script::Sandbox;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A loaded, validated, compiled ruleset. Share it as `Arc<Ruleset>` across threads.
 #[derive(Debug)]
 pub struct Ruleset {
     hash: String,
-    pools: std::collections::BTreeMap<String, Pool>,
+    path: PathBuf,
+    pub(crate) regions: Vec<Region>,
+    pub(crate) pools: BTreeMap<String, Pool>,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) sandbox: Sandbox,
 }
 
 impl Ruleset {
-    /// Loads and validates a rules file and its scripts.
-    pub fn load(_path: &Path) -> Result<Loaded, RulesError> {
-        todo!()
+    /// Loads and validates a rules file and the scripts it names (relative to it).
+    pub fn load(path: &Path) -> Result<Loaded, RulesError> {
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            RulesError::single(Diagnostic::new(
+                path,
+                None,
+                None,
+                format!("cannot read rules file: {e}"),
+            ))
+        })?;
+        Self::from_source(&source, path)
     }
 
-    /// Hex SHA-256 of the rules file and every script it names (the `ruleset` column).
+    /// Loads from text; `path` names the file in messages and anchors relative script paths.
+    pub fn from_source(source: &str, path: &Path) -> Result<Loaded, RulesError> {
+        compile::compile(source, path)
+    }
+
+    /// Short hex SHA-256 of the rules file and every script it names (the `ruleset` column).
     pub fn hash(&self) -> &str {
         &self.hash
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Every pool, in name order.
     pub fn pools(&self) -> impl Iterator<Item = &Pool> {
         self.pools.values()
     }
+
+    pub fn pool(&self, name: &str) -> Option<&Pool> {
+        self.pools.get(name)
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
+    /// Agents whose open-lead counts a decision may read (members of `least_loaded` pools).
+    pub fn least_loaded_agents(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .pools
+            .values()
+            .filter(|p| p.strategy == Strategy::LeastLoaded)
+            .flat_map(|p| p.members.iter().map(|m| m.agent.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+pub(crate) fn hash_sources<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut h = Sha256::new();
+    for (name, bytes) in parts {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    hex::encode(&h.finalize()[..8])
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +100,16 @@ pub enum Strategy {
     RoundRobin,
     Weighted,
     LeastLoaded,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round_robin",
+            Self::Weighted => "weighted",
+            Self::LeastLoaded => "least_loaded",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -46,7 +126,7 @@ pub struct Member {
     pub weight: u32,
 }
 
-/// A ruleset and the warnings `check` shows (rules that can never decide).
+/// A ruleset and the warnings `check` shows (rules that can never decide, unused pools).
 #[derive(Debug)]
 pub struct Loaded {
     pub ruleset: Ruleset,
@@ -56,14 +136,61 @@ pub struct Loaded {
 /// One finding, located: file, line, and the rule it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
-    pub file: std::path::PathBuf,
+    pub file: PathBuf,
     pub line: Option<usize>,
     pub rule: Option<String>,
     pub message: String,
 }
 
+impl Diagnostic {
+    pub fn new(
+        file: &Path,
+        line: Option<usize>,
+        rule: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.to_owned(),
+            line,
+            rule: rule.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// `rules/routing.yaml:12: rule "luxury": unknown pool "luxry"`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(r) = &self.rule {
+            write!(f, ": rule {r:?}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("{} error(s) in rules", errors.len())]
 pub struct RulesError {
     pub errors: Vec<Diagnostic>,
+}
+
+impl RulesError {
+    fn single(d: Diagnostic) -> Self {
+        Self { errors: vec![d] }
+    }
+}
+
+impl fmt::Display for RulesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
 }

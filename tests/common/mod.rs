@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 pub mod amqp;
 pub mod db;
+pub mod engine;

@@ -1,0 +1,12 @@
+//! The admin commands, as library functions: `main.rs` only parses arguments.
+//! Each returns the process exit code: 0 success, 1 runtime failure, 2 invalid input.
+pub mod check;
+pub mod simulate;
+
+use std::process::ExitCode;
+
+pub const EXIT_INVALID: u8 = 2;
+
+pub fn invalid() -> ExitCode {
+    ExitCode::from(EXIT_INVALID)
+}
