@@ -530,7 +530,9 @@ impl Compiler<'_> {
             Err(e) => {
                 // A block scalar starts on the line after its key.
                 let block = usize::from(src.contains('\n'));
-                let line = e.line.map_or(key_line, |l| key_line + l - 1 + block);
+                // Rhai may place an error at the end of input, past the script's last line.
+                let last = key_line + block + src.lines().count().max(1) - 1;
+                let line = e.line.map_or(key_line, |l| (key_line + l - 1 + block).min(last));
                 let rule = self.rule.clone();
                 self.errors.push(Diagnostic::new(
                     self.path,
