@@ -23,7 +23,12 @@ fn one_error(yaml: &str, line: usize, rule: Option<&str>, needle: &str) {
 
 #[test]
 fn unknown_pool() {
-    one_error("pools:\n  p: {members: [a]}\nrules:\n  - name: r1\n    assign: {pool: q}\n", 5, Some("r1"), "unknown pool `q`");
+    one_error(
+        "pools:\n  p: {members: [a]}\nrules:\n  - name: r1\n    assign: {pool: q}\n",
+        5,
+        Some("r1"),
+        "unknown pool `q`",
+    );
 }
 
 #[test]
@@ -38,46 +43,82 @@ fn unknown_region() {
 
 #[test]
 fn unknown_operator() {
-    one_error("rules:\n  - name: r1\n    when:\n      price: {greater: 5}\n    assign: unassigned\n", 4, Some("r1"), "unknown operator \"greater\"");
+    one_error(
+        "rules:\n  - name: r1\n    when:\n      price: {greater: 5}\n    assign: unassigned\n",
+        4,
+        Some("r1"),
+        "unknown operator \"greater\"",
+    );
 }
 
 #[test]
 fn unknown_rule_key() {
-    one_error("rules:\n  - name: r1\n    wehn: {a: 1}\n    assign: unassigned\n", 1 + 1, Some("r1"), "unknown key \"wehn\"");
+    one_error(
+        "rules:\n  - name: r1\n    wehn: {a: 1}\n    assign: unassigned\n",
+        1 + 1,
+        Some("r1"),
+        "unknown key \"wehn\"",
+    );
 }
 
 #[test]
 fn unknown_top_level_key() {
     let errs = errors("rules:\n  - {name: r, assign: unassigned}\npols: {}\n");
-    assert!(errs.iter().any(|e| e.line == Some(3) && e.message.contains("pols")), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.line == Some(3) && e.message.contains("pols")),
+        "{errs:#?}"
+    );
 }
 
 #[test]
 fn bad_regex() {
-    one_error("rules:\n  - name: r1\n    when:\n      email: {regex: \"([a-z\"}\n    assign: unassigned\n", 4, Some("r1"), "bad regex");
+    one_error(
+        "rules:\n  - name: r1\n    when:\n      email: {regex: \"([a-z\"}\n    assign: unassigned\n",
+        4,
+        Some("r1"),
+        "bad regex",
+    );
 }
 
 #[test]
 fn duplicate_rule_names() {
-    one_error("rules:\n  - {name: r1, assign: unassigned}\n  - name: r1\n    assign: unassigned\n", 3, Some("r1"), "duplicate rule name");
+    one_error(
+        "rules:\n  - {name: r1, assign: unassigned}\n  - name: r1\n    assign: unassigned\n",
+        3,
+        Some("r1"),
+        "duplicate rule name",
+    );
 }
 
 #[test]
 fn pool_with_no_members() {
-    one_error("pools:\n  p:\n    members: []\nrules:\n  - {name: r, assign: {pool: p}}\n", 3, None, "no members");
+    one_error(
+        "pools:\n  p:\n    members: []\nrules:\n  - {name: r, assign: {pool: p}}\n",
+        3,
+        None,
+        "no members",
+    );
 }
 
 #[test]
 fn weight_must_be_positive() {
     for w in ["0", "-2", "1.5", "heavy"] {
-        let yaml = format!("pools:\n  p:\n    strategy: weighted\n    members:\n      - {{agent: a, weight: {w}}}\nrules:\n  - {{name: r, assign: {{pool: p}}}}\n");
+        let yaml = format!(
+            "pools:\n  p:\n    strategy: weighted\n    members:\n      - {{agent: a, weight: {w}}}\nrules:\n  - {{name: r, assign: {{pool: p}}}}\n"
+        );
         one_error(&yaml, 5, None, "weight must be a whole number > 0");
     }
 }
 
 #[test]
 fn rhai_syntax_error_in_when_script_names_the_rules_line() {
-    one_error("rules:\n  - name: r1\n    when_script: 'lead.price >'\n    assign: unassigned\n", 3, Some("r1"), "Rhai syntax error");
+    one_error(
+        "rules:\n  - name: r1\n    when_script: 'lead.price >'\n    assign: unassigned\n",
+        3,
+        Some("r1"),
+        "Rhai syntax error",
+    );
     // A block scalar: the error's line inside the script counts from the line after the key.
     one_error(
         "rules:\n  - name: r1\n    when_script: |\n      lead.a == 1 &&\n      lead.b == (\n    assign: unassigned\n",
@@ -102,19 +143,29 @@ fn rhai_syntax_error_in_a_script_file_names_that_file_and_line() {
 
 #[test]
 fn missing_script_file() {
-    one_error("rules:\n  - name: s\n    script: nowhere.rhai\n", 3, Some("s"), "cannot read script");
+    one_error(
+        "rules:\n  - name: s\n    script: nowhere.rhai\n",
+        3,
+        Some("s"),
+        "cannot read script",
+    );
 }
 
 #[test]
 fn yaml_syntax_error_has_a_line() {
     let errs = errors("rules:\n  - name: a\n    assign: [\n");
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].line.is_some() && errs[0].message.contains("invalid YAML"), "{errs:#?}");
+    assert!(
+        errs[0].line.is_some() && errs[0].message.contains("invalid YAML"),
+        "{errs:#?}"
+    );
 }
 
 #[test]
 fn several_errors_are_reported_together() {
-    let errs = errors("pools:\n  p: {members: []}\nrules:\n  - {name: a, assign: {pool: x}}\n  - {name: b, when: {c: {bogus: 1}}, assign: unassigned}\n");
+    let errs = errors(
+        "pools:\n  p: {members: []}\nrules:\n  - {name: a, assign: {pool: x}}\n  - {name: b, when: {c: {bogus: 1}}, assign: unassigned}\n",
+    );
     assert_eq!(errs.len(), 3, "{errs:#?}");
 }
 
@@ -124,10 +175,27 @@ fn warns_about_rules_that_can_never_decide() {
         "rules:\n  - name: a\n    when: {source: web}\n    assign: {queue: q1}\n  - name: b\n    when: {source: web}\n    assign: {queue: q2}\n  - name: pool-first\n    when: {source: api}\n    assign: {agent: x}\n  - name: fallback\n    when: {source: api}\n    assign: {queue: q3}\n  - name: catch-all\n    assign: unassigned\n  - name: after\n    when: {x: 1}\n    assign: unassigned\n",
     )
     .expect("valid with warnings");
-    let w: Vec<(Option<&str>, Option<usize>)> = loaded.warnings.iter().map(|w| (w.rule.as_deref(), w.line)).collect();
-    assert_eq!(w, vec![(Some("b"), Some(5)), (Some("after"), Some(16))], "{:#?}", loaded.warnings);
-    assert!(loaded.warnings[0].message.contains("shadowed by rule \"a\""));
-    assert!(loaded.warnings[1].message.contains("unreachable after rule \"catch-all\""));
+    let w: Vec<(Option<&str>, Option<usize>)> = loaded
+        .warnings
+        .iter()
+        .map(|w| (w.rule.as_deref(), w.line))
+        .collect();
+    assert_eq!(
+        w,
+        vec![(Some("b"), Some(5)), (Some("after"), Some(16))],
+        "{:#?}",
+        loaded.warnings
+    );
+    assert!(
+        loaded.warnings[0]
+            .message
+            .contains("shadowed by rule \"a\"")
+    );
+    assert!(
+        loaded.warnings[1]
+            .message
+            .contains("unreachable after rule \"catch-all\"")
+    );
 }
 
 #[test]
@@ -136,10 +204,22 @@ fn the_ruleset_hash_changes_with_the_rules_and_their_scripts() {
     let rules = dir.path().join("r.yaml");
     std::fs::write(&rules, "rules:\n  - {name: s, script: s.rhai}\n").unwrap();
     std::fs::write(dir.path().join("s.rhai"), "()").unwrap();
-    let h1 = leadrouter::rules::Ruleset::load(&rules).unwrap().ruleset.hash().to_owned();
-    let h1b = leadrouter::rules::Ruleset::load(&rules).unwrap().ruleset.hash().to_owned();
+    let h1 = leadrouter::rules::Ruleset::load(&rules)
+        .unwrap()
+        .ruleset
+        .hash()
+        .to_owned();
+    let h1b = leadrouter::rules::Ruleset::load(&rules)
+        .unwrap()
+        .ruleset
+        .hash()
+        .to_owned();
     std::fs::write(dir.path().join("s.rhai"), "();").unwrap();
-    let h2 = leadrouter::rules::Ruleset::load(&rules).unwrap().ruleset.hash().to_owned();
+    let h2 = leadrouter::rules::Ruleset::load(&rules)
+        .unwrap()
+        .ruleset
+        .hash()
+        .to_owned();
     assert_eq!(h1, h1b);
     assert_ne!(h1, h2);
 }

@@ -10,7 +10,9 @@ fn script_rules(dir: &tempfile::TempDir, body: &str) -> leadrouter::rules::Rules
     let yaml = "pools:\n  p: {members: [a, b]}\nrules:\n  - name: scripted\n    script: s.rhai\n  - name: next\n    assign: {queue: fallback}\n";
     let path = dir.path().join("rules.yaml");
     std::fs::write(&path, yaml).unwrap();
-    leadrouter::rules::Ruleset::load(&path).expect("loads").ruleset
+    leadrouter::rules::Ruleset::load(&path)
+        .expect("loads")
+        .ruleset
 }
 
 /// The script rule fails with a message containing `expect`; the next rule decides.
@@ -19,11 +21,24 @@ fn assert_bounded(body: &str, expect: &str) {
     let rs = script_rules(&dir, body);
     let started = Instant::now();
     let d = route(&rs, json!({"id": "x"}));
-    assert!(started.elapsed() < Duration::from_secs(2), "bounded in time: {:?}", started.elapsed());
-    assert_eq!((d.status, d.rule.as_deref()), (LeadStatus::Queued, Some("next")), "{:?}", d.trace);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "bounded in time: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (d.status, d.rule.as_deref()),
+        (LeadStatus::Queued, Some("next")),
+        "{:?}",
+        d.trace
+    );
     let t = &d.trace.rules[0];
     assert_eq!(t.outcome, RuleOutcome::Error);
-    assert!(t.reason.contains(expect), "reason {:?} should mention {expect:?}", t.reason);
+    assert!(
+        t.reason.contains(expect),
+        "reason {:?} should mention {expect:?}",
+        t.reason
+    );
     assert_eq!(d.rule_errors().count(), 1);
     // The next lead is unharmed: the same engine keeps routing.
     let d2 = route(&rs, json!({"id": "y"}));
@@ -49,7 +64,10 @@ fn huge_array_hits_a_bound() {
 #[test]
 fn slow_operations_hit_the_wall_time_bound() {
     // Each `index_of` scans 60 KB as one operation: the operations bound is far away.
-    assert_bounded("let s = \"\"; s.pad(60000, \"x\"); loop { s.index_of(\"y\"); }", "wall time");
+    assert_bounded(
+        "let s = \"\"; s.pad(60000, \"x\"); loop { s.index_of(\"y\"); }",
+        "wall time",
+    );
 }
 
 #[test]
@@ -61,8 +79,13 @@ fn deep_recursion_hits_the_call_depth_bound() {
 fn eval_is_disabled() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s.rhai"), "eval(\"1\")").unwrap();
-    std::fs::write(dir.path().join("rules.yaml"), "rules:\n  - {name: s, script: s.rhai}\n").unwrap();
-    let err = leadrouter::rules::Ruleset::load(&dir.path().join("rules.yaml")).expect_err("eval is refused");
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "rules:\n  - {name: s, script: s.rhai}\n",
+    )
+    .unwrap();
+    let err = leadrouter::rules::Ruleset::load(&dir.path().join("rules.yaml"))
+        .expect_err("eval is refused");
     assert!(err.errors[0].file.ends_with("s.rhai"), "{err}");
 }
 
@@ -70,7 +93,11 @@ fn eval_is_disabled() {
 fn modules_are_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s.rhai"), "import \"std\" as s;\n()").unwrap();
-    std::fs::write(dir.path().join("rules.yaml"), "rules:\n  - {name: s, script: s.rhai}\n").unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "rules:\n  - {name: s, script: s.rhai}\n",
+    )
+    .unwrap();
     assert!(leadrouter::rules::Ruleset::load(&dir.path().join("rules.yaml")).is_err());
 }
 
@@ -99,19 +126,35 @@ switch lead.kind {
     let mut st = MemoryState::new();
     let mut go = |v| decide(&rs, &lead(v), &mut st);
     let d = go(json!({"kind": "agent"}));
-    assert_eq!((d.owner_id.as_deref(), d.rule.as_deref()), (Some("zed"), Some("scripted")));
+    assert_eq!(
+        (d.owner_id.as_deref(), d.rule.as_deref()),
+        (Some("zed"), Some("scripted"))
+    );
     let d = go(json!({"kind": "pool"}));
-    assert_eq!((d.owner_id.as_deref(), d.pool.as_deref()), (Some("a"), Some("p")));
+    assert_eq!(
+        (d.owner_id.as_deref(), d.pool.as_deref()),
+        (Some("a"), Some("p"))
+    );
     let d = go(json!({"kind": "queue", "office": "sf"}));
-    assert_eq!((d.status, d.queue.as_deref()), (LeadStatus::Queued, Some("office-sf")));
+    assert_eq!(
+        (d.status, d.queue.as_deref()),
+        (LeadStatus::Queued, Some("office-sf"))
+    );
     let d = go(json!({"kind": "unassigned"}));
-    assert_eq!((d.status, d.rule.as_deref()), (LeadStatus::Unassigned, Some("scripted")));
+    assert_eq!(
+        (d.status, d.rule.as_deref()),
+        (LeadStatus::Unassigned, Some("scripted"))
+    );
     let d = go(json!({"kind": "other"}));
     assert_eq!(d.rule.as_deref(), Some("next"), "() continues");
     assert_eq!(d.trace.rules[0].outcome, RuleOutcome::Passed);
     for bad in ["badpool", "weird"] {
         let d = go(json!({"kind": bad}));
-        assert_eq!((d.rule.as_deref(), d.trace.rules[0].outcome), (Some("next"), RuleOutcome::Error), "{bad}");
+        assert_eq!(
+            (d.rule.as_deref(), d.trace.rules[0].outcome),
+            (Some("next"), RuleOutcome::Error),
+            "{bad}"
+        );
     }
 }
 
@@ -124,10 +167,15 @@ fn script_agent_follows_if_halted() {
         "rules:\n  - {name: s, script: s.rhai}\n  - {name: s2, script: s.rhai, if_halted: assign}\n",
     )
     .unwrap();
-    let rs = leadrouter::rules::Ruleset::load(&dir.path().join("rules.yaml")).unwrap().ruleset;
+    let rs = leadrouter::rules::Ruleset::load(&dir.path().join("rules.yaml"))
+        .unwrap()
+        .ruleset;
     let mut st = MemoryState::new().with_halted(["h".to_owned()]);
     let d = decide(&rs, &lead(json!({"agent": "h"})), &mut st);
-    assert_eq!((d.owner_id.as_deref(), d.rule.as_deref()), (Some("h"), Some("s2")));
+    assert_eq!(
+        (d.owner_id.as_deref(), d.rule.as_deref()),
+        (Some("h"), Some("s2"))
+    );
 }
 
 #[test]
@@ -137,19 +185,31 @@ fn when_script_sees_the_lead_and_region_and_missing_fields_compare_false() {
     );
     let d = route(&rs, json!({"price": 2_000_000, "address": {"state": "CA"}}));
     assert_eq!(d.rule.as_deref(), Some("lux"));
-    let d = route(&rs, json!({"price": 2_000_000.5, "address": {"state": "CA"}}));
+    let d = route(
+        &rs,
+        json!({"price": 2_000_000.5, "address": {"state": "CA"}}),
+    );
     assert_eq!(d.rule.as_deref(), Some("lux"), "floats compare with ints");
     let d = route(&rs, json!({"address": {"state": "CA"}}));
-    assert_eq!((d.rule.as_deref(), d.trace.rules[0].outcome), (Some("rest"), RuleOutcome::NoMatch), "missing price is false, not an error");
+    assert_eq!(
+        (d.rule.as_deref(), d.trace.rules[0].outcome),
+        (Some("rest"), RuleOutcome::NoMatch),
+        "missing price is false, not an error"
+    );
     let d = route(&rs, json!({"price": 5, "address": {"state": "CA"}}));
     assert_eq!(d.trace.rules[0].outcome, RuleOutcome::NoMatch);
 }
 
 #[test]
 fn when_script_must_return_a_boolean() {
-    let rs = rules("rules:\n  - {name: s, when_script: '42', assign: {queue: q}}\n  - {name: rest, assign: unassigned}\n");
+    let rs = rules(
+        "rules:\n  - {name: s, when_script: '42', assign: {queue: q}}\n  - {name: rest, assign: unassigned}\n",
+    );
     let d = route(&rs, json!({}));
-    assert_eq!((d.rule.as_deref(), d.trace.rules[0].outcome), (Some("rest"), RuleOutcome::Error));
+    assert_eq!(
+        (d.rule.as_deref(), d.trace.rules[0].outcome),
+        (Some("rest"), RuleOutcome::Error)
+    );
 }
 
 #[test]
@@ -161,8 +221,14 @@ fn scripts_cannot_change_the_lead_for_later_rules() {
         "rules:\n  - {name: s, script: s.rhai}\n  - {name: web, when: {source: web}, assign: {queue: web}}\n",
     )
     .unwrap();
-    let rs = leadrouter::rules::Ruleset::load(&dir.path().join("rules.yaml")).unwrap().ruleset;
+    let rs = leadrouter::rules::Ruleset::load(&dir.path().join("rules.yaml"))
+        .unwrap()
+        .ruleset;
     let d = route(&rs, json!({"source": "web"}));
     assert_eq!(d.rule.as_deref(), Some("web"));
-    assert_eq!(d.trace.rules[0].outcome, RuleOutcome::Error, "assigning to the constant `lead` is an error");
+    assert_eq!(
+        d.trace.rules[0].outcome,
+        RuleOutcome::Error,
+        "assigning to the constant `lead` is an error"
+    );
 }

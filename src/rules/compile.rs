@@ -532,7 +532,9 @@ impl Compiler<'_> {
                 let block = usize::from(src.contains('\n'));
                 // Rhai may place an error at the end of input, past the script's last line.
                 let last = key_line + block + src.lines().count().max(1) - 1;
-                let line = e.line.map_or(key_line, |l| (key_line + l - 1 + block).min(last));
+                let line = e
+                    .line
+                    .map_or(key_line, |l| (key_line + l - 1 + block).min(last));
                 let rule = self.rule.clone();
                 self.errors.push(Diagnostic::new(
                     self.path,
@@ -711,7 +713,7 @@ impl Compiler<'_> {
                         return None;
                     }
                     let op = self.operator(at, label, name, ov)?;
-                    ops.push((format!("{label} {name} {}", show(ov)), op));
+                    ops.push((describe_op(label, name, ov), op));
                 }
                 ops
             }
@@ -898,13 +900,31 @@ impl Compiler<'_> {
     }
 }
 
-/// A YAML value as an admin wrote it, compactly.
+/// A YAML value as an admin wrote it, compactly, on one line (JSON notation).
 fn show(v: &Yaml) -> String {
     match v {
-        Yaml::String(s) => format!("{s:?}"),
         Yaml::Null => "nothing".into(),
-        other => serde_yaml::to_string(other)
-            .map_or_else(|_| format!("{other:?}"), |s| s.trim().replace('\n', " ")),
+        other => serde_json::to_string(other).unwrap_or_else(|_| format!("{other:?}")),
+    }
+}
+
+/// How a trace names one operator test: `price >= 1000000`, `contact.phone exists`.
+fn describe_op(label: &str, op: &str, v: &Yaml) -> String {
+    let v = show(v);
+    match op {
+        "eq" => format!("{label} = {v}"),
+        "ne" => format!("{label} != {v}"),
+        "in" => format!("{label} in {v}"),
+        "not_in" => format!("{label} not in {v}"),
+        "exists" if v == "true" => format!("{label} exists"),
+        "exists" => format!("{label} is missing"),
+        "gt" => format!("{label} > {v}"),
+        "gte" => format!("{label} >= {v}"),
+        "lt" => format!("{label} < {v}"),
+        "lte" => format!("{label} <= {v}"),
+        "prefix" => format!("{label} starts with {v}"),
+        "regex" => format!("{label} matches regex {v}"),
+        _ => format!("{label} contains {v}"),
     }
 }
 
