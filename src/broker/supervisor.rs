@@ -85,9 +85,13 @@ pub fn start(settings: BrokerSettings, cancel: CancellationToken) -> (Broker, Co
 
 impl Broker {
     /// `true` while connected with channels, topology and consumer in place. The
-    /// daemon drives `leadrouter_broker_up` and `/readyz` from it.
+    /// daemon drives `leadrouter_broker_up` and `/readyz` from it. Like
+    /// `watch::Sender::subscribe`, the current value counts as seen: read it with
+    /// `borrow()`, then await `changed()`.
     pub fn health(&self) -> watch::Receiver<bool> {
-        self.shared.health.clone()
+        let mut health = self.shared.health.clone();
+        health.mark_unchanged();
+        health
     }
 
     pub fn is_up(&self) -> bool {
