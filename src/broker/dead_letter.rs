@@ -2,9 +2,9 @@
 //! confirmed by the broker before the original is acked (SPEC section 2).
 use std::time::Duration;
 
-use lapin::Confirmation;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, LongString};
+use lapin::{BasicProperties, Confirmation};
 use tracing::{info, warn};
 
 use super::error::short;
@@ -19,7 +19,7 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Acker {
     /// Publishes the delivery's body unchanged to the dead-letter queue (default
-    /// exchange, persistent, the publisher's properties kept, header
+    /// exchange, persistent, the publisher's properties mostly kept, header
     /// [`ERROR_HEADER`] = `reason`), waits for the publisher confirm, then acks the
     /// original.
     ///
@@ -36,16 +36,7 @@ impl Acker {
             return Ok(Settled::Stale);
         };
         let queue = &self.broker.names().dead_letter;
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-        headers.insert(
-            ERROR_HEADER.into(),
-            AMQPValue::LongString(LongString::from(reason)),
-        );
-        let properties = delivery
-            .properties
-            .clone()
-            .with_delivery_mode(2)
-            .with_headers(headers);
+        let properties = dead_letter_properties(&delivery.properties, reason);
         // Mandatory: if the queue vanished, the broker returns the message instead of
         // confirming a drop.
         let options = BasicPublishOptions {
@@ -106,5 +97,66 @@ impl Acker {
         self.send_acks(&session, |outstanding| super::ack::plan(outstanding, [tag]))
             .await?;
         Ok(Settled::Done)
+    }
+}
+
+/// The publisher's properties, persistent, plus the error header; minus
+/// `expiration` (a per-message TTL would silently drop the dead letter) and
+/// `user_id` (RabbitMQ refuses a publish whose user_id is not ours, and closes the
+/// channel).
+fn dead_letter_properties(original: &BasicProperties, reason: &str) -> BasicProperties {
+    let mut headers = original.headers().clone().unwrap_or_default();
+    headers.insert(
+        ERROR_HEADER.into(),
+        AMQPValue::LongString(LongString::from(reason)),
+    );
+    let mut p = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    if let Some(v) = original.content_type() {
+        p = p.with_content_type(v.clone());
+    }
+    if let Some(v) = original.content_encoding() {
+        p = p.with_content_encoding(v.clone());
+    }
+    if let Some(v) = original.message_id() {
+        p = p.with_message_id(v.clone());
+    }
+    if let Some(v) = original.correlation_id() {
+        p = p.with_correlation_id(v.clone());
+    }
+    if let Some(v) = original.timestamp() {
+        p = p.with_timestamp(*v);
+    }
+    if let Some(v) = original.kind() {
+        p = p.with_type(v.clone());
+    }
+    if let Some(v) = original.app_id() {
+        p = p.with_app_id(v.clone());
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_identity_drops_ttl_and_user() {
+        let original = BasicProperties::default()
+            .with_message_id("m1".into())
+            .with_expiration("1000".into())
+            .with_user_id("someone".into())
+            .with_delivery_mode(1);
+        let p = dead_letter_properties(&original, "too_large: x");
+        assert_eq!(p.message_id().as_ref().map(|s| s.as_str()), Some("m1"));
+        assert_eq!(p.expiration(), &None);
+        assert_eq!(p.user_id(), &None);
+        assert_eq!(p.delivery_mode(), &Some(2));
+        let headers = p.headers().clone().unwrap_or_default();
+        assert_eq!(
+            headers.inner().get(ERROR_HEADER),
+            Some(&AMQPValue::LongString(LongString::from("too_large: x")))
+        );
     }
 }

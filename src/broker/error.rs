@@ -25,6 +25,9 @@ pub enum BrokerError {
     /// A name or routing key AMQP cannot carry (short strings are at most 255 bytes).
     #[error("{what} is {len} bytes long, AMQP allows at most 255")]
     NameTooLong { what: &'static str, len: usize },
+    /// The AMQP URL does not parse (shown with its password redacted).
+    #[error("invalid AMQP URL {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
     /// Reading the input of [`publish_lines`](super::publish::publish_lines).
     #[error("reading input: {0}")]
     Input(#[source] std::io::Error),
@@ -40,4 +43,17 @@ impl BrokerError {
 pub(crate) fn short(s: &str, what: &'static str) -> Result<lapin::types::ShortString, BrokerError> {
     lapin::types::ShortString::try_new(s)
         .map_err(|_| BrokerError::NameTooLong { what, len: s.len() })
+}
+
+/// Parses an AMQP URL; the error never contains the password.
+pub(crate) fn parse_url(url: &str) -> Result<lapin::uri::AMQPUri, BrokerError> {
+    url.parse().map_err(|reason: String| {
+        let redacted = super::redact_url(url);
+        // amq-protocol quotes the whole URL in some messages.
+        let reason = reason.replace(url, &redacted);
+        BrokerError::InvalidUrl {
+            url: redacted,
+            reason,
+        }
+    })
 }

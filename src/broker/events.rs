@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::error::short;
 use super::{Broker, BrokerError};
 
-/// Bounds the wait for a whole batch's confirms; unconfirmed events stay in the
+/// Bounds the time for a whole batch (sends and confirms); unconfirmed events stay in the
 /// outbox and are published again (consumers dedupe on `event_id`).
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -44,6 +44,9 @@ impl EventPublisher {
     pub async fn publish_batch(&self, events: &[OutboundEvent]) -> Result<Vec<Uuid>, BrokerError> {
         let session = self.broker.session().ok_or(BrokerError::Unavailable)?;
         let exchange = short(&self.broker.names().events_exchange, "exchange name")?;
+        // One deadline for sending and confirming: a blocked connection (resource
+        // alarm) stalls sends too.
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         let mut pending: Vec<(Uuid, PublisherConfirm)> = Vec::with_capacity(events.len());
         for event in events {
             let Ok(routing_key) = short(&event.routing_key, "routing key") else {
@@ -54,19 +57,20 @@ impl EventPublisher {
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
                 .with_message_id(event.event_id.to_string().into());
-            let sent = session
-                .events
-                .basic_publish(
-                    exchange.clone(),
-                    routing_key,
-                    BasicPublishOptions::default(),
-                    &event.body,
-                    properties,
-                )
-                .await;
-            match sent {
-                Ok(confirm) => pending.push((event.event_id, confirm)),
-                Err(e) => {
+            let send = session.events.basic_publish(
+                exchange.clone(),
+                routing_key,
+                BasicPublishOptions::default(),
+                &event.body,
+                properties,
+            );
+            match tokio::time::timeout_at(deadline, send).await {
+                Ok(Ok(confirm)) => pending.push((event.event_id, confirm)),
+                Err(_) => {
+                    warn!("timed out sending events");
+                    break;
+                }
+                Ok(Err(e)) => {
                     // The channel is gone; the rest would fail the same way.
                     warn!(error = %e, "publishing events failed");
                     session.mark_dead("event publish failed");
@@ -74,7 +78,6 @@ impl EventPublisher {
                 }
             }
         }
-        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
         let mut confirmed = Vec::with_capacity(pending.len());
         let mut channel_failed = false;
         for (event_id, confirm) in pending {

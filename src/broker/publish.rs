@@ -9,7 +9,7 @@ use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties, Pub
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tracing::info;
 
-use super::error::short;
+use super::error::{parse_url, short};
 use super::{BrokerError, BrokerSettings, declare_topology, redact_url};
 
 /// Confirms awaited per window: enough to pipeline, bounded memory for huge files.
@@ -36,7 +36,8 @@ pub async fn publish_lines<R: AsyncBufRead + Unpin>(
     mut input: R,
 ) -> Result<PublishSummary, BrokerError> {
     let queue = short(&settings.names.inbound, "queue name")?;
-    let connection = Connection::connect(&settings.url, ConnectionProperties::default())
+    let uri = parse_url(&settings.url)?;
+    let connection = Connection::connect_uri(uri, ConnectionProperties::default())
         .await
         .map_err(BrokerError::amqp("connect"))?;
     let result = async {

@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::error::short;
+use super::error::{parse_url, short};
 use super::{BrokerError, BrokerSettings, declare_topology};
 
 /// How long connecting (TCP + AMQP handshake + declarations) may take before we
@@ -70,7 +70,8 @@ impl Session {
         generation: u64,
     ) -> Result<Self, BrokerError> {
         let props = ConnectionProperties::default().with_connection_name(connection_name.into());
-        let connection = Connection::connect(&settings.url, props)
+        let uri = parse_url(&settings.url)?;
+        let connection = Connection::connect_uri(uri, props)
             .await
             .map_err(BrokerError::amqp("connect"))?;
         // From here on, close the connection on any failure instead of leaking it.

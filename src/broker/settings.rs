@@ -1,7 +1,8 @@
 //! What the broker layer needs from the configuration (SPEC section 5, `amqp.*`).
 use std::fmt;
 
-use super::redact_url;
+use super::error::{parse_url, short};
+use super::{BrokerError, redact_url};
 
 /// Names of the queues and exchange the daemon declares and uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,17 @@ pub struct BrokerSettings {
 impl BrokerSettings {
     pub const DEFAULT_URL: &'static str = "amqp://guest:guest@127.0.0.1:5672/%2f";
     pub const DEFAULT_PREFETCH: u16 = 512;
+
+    /// Checks what would otherwise only fail (and be retried forever) at connect
+    /// time: the URL parses and the names fit AMQP's 255-byte limit. For the
+    /// config loader, so a bad config stops the daemon at start.
+    pub fn validate(&self) -> Result<(), BrokerError> {
+        parse_url(&self.url)?;
+        short(&self.names.inbound, "queue name")?;
+        short(&self.names.dead_letter, "queue name")?;
+        short(&self.names.events_exchange, "exchange name")?;
+        Ok(())
+    }
 }
 
 impl Default for BrokerSettings {
@@ -63,6 +75,25 @@ impl fmt::Debug for BrokerSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_catches_bad_urls_without_leaking_the_password() {
+        assert!(BrokerSettings::default().validate().is_ok());
+        let bad = BrokerSettings {
+            url: "guest:hunter2@host".into(),
+            ..Default::default()
+        };
+        let err = bad.validate().expect_err("not an AMQP URL").to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        let long = BrokerSettings {
+            names: BrokerNames {
+                inbound: "q".repeat(256),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(long.validate().is_err());
+    }
 
     #[test]
     fn debug_does_not_show_password() {
