@@ -18,15 +18,22 @@ fn sample_leads() -> Vec<Lead> {
 fn yaml_only_sample() -> Ruleset {
     let src = std::fs::read_to_string("rules/routing.yaml").unwrap();
     let mut doc: serde_yaml::Value = serde_yaml::from_str(&src).unwrap();
-    let rules = doc.get_mut("rules").and_then(|r| r.as_sequence_mut()).unwrap();
+    let rules = doc
+        .get_mut("rules")
+        .and_then(|r| r.as_sequence_mut())
+        .unwrap();
     rules.retain(|r| r.get("when_script").is_none() && r.get("script").is_none());
     let text = serde_yaml::to_string(&doc).unwrap();
-    Ruleset::from_source(&text, Path::new("rules/routing.yaml")).unwrap().ruleset
+    Ruleset::from_source(&text, Path::new("rules/routing.yaml"))
+        .unwrap()
+        .ruleset
 }
 
 /// 200 rules of mixed conditions; most leads try most of them.
 fn generated_200() -> (Ruleset, Vec<Lead>) {
-    let mut y = String::from("regions:\n  west: {states: [CA, OR, WA]}\n  east: {states: [NY, NJ], postal_prefixes: [\"07\"]}\npools:\n  p: {strategy: round_robin, members: [a, b, c, d]}\n  w: {strategy: weighted, members: [{agent: e, weight: 2}, {agent: f, weight: 1}]}\n  l: {strategy: least_loaded, members: [g, h]}\nrules:\n");
+    let mut y = String::from(
+        "regions:\n  west: {states: [CA, OR, WA]}\n  east: {states: [NY, NJ], postal_prefixes: [\"07\"]}\npools:\n  p: {strategy: round_robin, members: [a, b, c, d]}\n  w: {strategy: weighted, members: [{agent: e, weight: 2}, {agent: f, weight: 1}]}\n  l: {strategy: least_loaded, members: [g, h]}\nrules:\n",
+    );
     for i in 0..199 {
         let assign = match i % 4 {
             0 => "{pool: p}".to_owned(),
@@ -36,15 +43,27 @@ fn generated_200() -> (Ruleset, Vec<Lead>) {
         };
         let when = match i % 5 {
             0 => format!("{{source: src{i}, region: west}}"),
-            1 => format!("{{price: {{gte: {}, lt: {}}}, contact.email: {{contains: \"@corp{i}\"}}}}", i * 1000, i * 1000 + 500),
-            2 => format!("{{any: [{{attributes.campaign: c{i}}}, {{contact.name: {{prefix: \"VIP{i}\"}}}}]}}"),
+            1 => format!(
+                "{{price: {{gte: {}, lt: {}}}, contact.email: {{contains: \"@corp{i}\"}}}}",
+                i * 1000,
+                i * 1000 + 500
+            ),
+            2 => format!(
+                "{{any: [{{attributes.campaign: c{i}}}, {{contact.name: {{prefix: \"VIP{i}\"}}}}]}}"
+            ),
             3 => format!("{{address.city: {{in: [City{i}, Town{i}]}}, not: {{region: east}}}}"),
-            _ => format!("{{contact.email: {{regex: \"^team{i}@\"}}, agent_id: {{exists: false}}}}"),
+            _ => {
+                format!("{{contact.email: {{regex: \"^team{i}@\"}}, agent_id: {{exists: false}}}}")
+            }
         };
-        y.push_str(&format!("  - name: r{i}\n    when: {when}\n    assign: {assign}\n"));
+        y.push_str(&format!(
+            "  - name: r{i}\n    when: {when}\n    assign: {assign}\n"
+        ));
     }
     y.push_str("  - name: rest\n    assign: unassigned\n");
-    let rs = Ruleset::from_source(&y, Path::new("generated.yaml")).unwrap().ruleset;
+    let rs = Ruleset::from_source(&y, Path::new("generated.yaml"))
+        .unwrap()
+        .ruleset;
     let leads = (0..64)
         .map(|i| {
             let body = format!(
@@ -78,7 +97,9 @@ fn bench_set(c: &mut Criterion, name: &str, rs: &Ruleset, leads: &[Lead]) {
 
 fn benches(c: &mut Criterion) {
     let leads = sample_leads();
-    let sample = Ruleset::load(Path::new("rules/routing.yaml")).unwrap().ruleset;
+    let sample = Ruleset::load(Path::new("rules/routing.yaml"))
+        .unwrap()
+        .ruleset;
     bench_set(c, "sample_yaml_only", &yaml_only_sample(), &leads);
     bench_set(c, "sample_with_rhai", &sample, &leads);
     let (generated, gleads) = generated_200();
