@@ -54,8 +54,7 @@ pub fn decide(rs: &Ruleset, lead: &Lead, state: &mut impl RoutingState) -> Routi
             return target.into_decision(Some(rule.name.to_string()), trace, state);
         }
     }
-    let decision = Target::Unassigned.into_decision(None, trace, state);
-    decision
+    Target::Unassigned.into_decision(None, trace, state)
 }
 
 /// The lead's region: its own `region` field, else the first region (file order) whose
