@@ -4,6 +4,8 @@
 //! `store`, `broker` and `daemon` wire it to PostgreSQL and RabbitMQ.
 pub mod broker;
 pub mod commands;
+pub mod http;
 pub mod lead;
 pub mod routing;
 pub mod rules;
+pub mod telemetry;
