@@ -6,3 +6,4 @@ pub mod config;
 pub mod lead;
 pub mod routing;
 pub mod rules;
+pub mod store;
