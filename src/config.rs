@@ -485,22 +485,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn format_duration(d: Duration) -> String {
     let mut out = String::new();
     let mut secs = d.as_secs();
-    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+    // Hours at most (`24h`, as the spec writes it), though `d` is accepted on input.
+    for (unit, size) in [("h", 3600), ("m", 60), ("s", 1)] {
         if secs >= size {
             out.push_str(&format!("{}{unit}", secs / size));
             secs %= size;
         }
     }
     let ms = d.subsec_millis();
-    if ms > 0 || out.is_empty() && d.subsec_nanos() == 0 {
-        if ms > 0 {
-            out.push_str(&format!("{ms}ms"));
-        } else {
-            out.push_str("0s");
-        }
-    } else if out.is_empty() {
-        // Sub-millisecond remainder only: not expressible, round up so it is not zero.
-        out.push_str("1ms");
+    if ms > 0 {
+        out.push_str(&format!("{ms}ms"));
+    }
+    if out.is_empty() {
+        // Zero, or a sub-millisecond duration: round the latter up so it stays non-zero.
+        out.push_str(if d.is_zero() { "0s" } else { "1ms" });
     }
     out
 }
@@ -925,7 +923,8 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
-        for d in ["1h30m", "500ms", "0s", "2d", "1m1s", "1s250ms"] {
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "24h");
+        for d in ["1h30m", "500ms", "0s", "48h", "1m1s", "1s250ms"] {
             assert_eq!(format_duration(parse_duration(d).unwrap()), d);
         }
     }
