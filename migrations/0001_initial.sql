@@ -82,7 +82,9 @@ CREATE TABLE outbox (
     seq           bigint      GENERATED ALWAYS AS IDENTITY,
     routing_key   text        NOT NULL,
     body          jsonb       NOT NULL,
-    created_at    timestamptz NOT NULL DEFAULT now(),
+    -- Insert time, not transaction start: a batch may wait for the routing lock, and
+    -- its events must not look old to the backstop relay the moment they commit.
+    created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
     claimed_until timestamptz
 );
 

@@ -136,6 +136,11 @@ impl Store {
 
         // 7.
         tx.commit().await?;
+        tracing::debug!(
+            decided = rows.len(),
+            duplicates = leads.len() - rows.len(),
+            "batch committed"
+        );
 
         let mut decided = rows.into_iter();
         let outcomes = is_new

@@ -51,8 +51,6 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot encode JSON for the database: {0}")]
-    Json(#[from] serde_json::Error),
 }
 
 /// A handle on the database: a small connection pool. Cheap to clone.
