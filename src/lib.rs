@@ -2,8 +2,8 @@
 //!
 //! `lead`, `rules` and `routing` are the pure core (no I/O, no tokio);
 //! `store`, `broker` and `daemon` wire it to PostgreSQL and RabbitMQ.
-pub mod config;
 pub mod lead;
 pub mod routing;
 pub mod rules;
+pub mod config;
 pub mod store;
