@@ -4,8 +4,10 @@
 //! `store`, `broker` and `daemon` wire it to PostgreSQL and RabbitMQ.
 pub mod broker;
 pub mod commands;
+pub mod config;
 pub mod http;
 pub mod lead;
 pub mod routing;
 pub mod rules;
+pub mod store;
 pub mod telemetry;

@@ -1,1 +1,129 @@
-//! A fresh PostgreSQL database per test (filled in by the store work).
+//! A fresh PostgreSQL database per test, dropped afterwards, so tests run in parallel
+//! and leave nothing behind. A test needing PostgreSQL FAILS when it is unreachable:
+//! a skipped store test would hide exactly the bugs it exists to catch.
+//!
+//! Server: `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`), no
+//! database in the URL.
+use leadrouter::store::Store;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// One test's database. Call [`TestDb::cleanup`] at the end; if the test panics
+/// first, `Drop` drops the database on a helper thread.
+pub struct TestDb {
+    pub name: String,
+    /// The URL to connect to it (no password in the default setup).
+    pub url: String,
+    cleaned: bool,
+}
+
+impl TestDb {
+    /// A fresh, empty database (no schema yet).
+    pub async fn create() -> TestDb {
+        let db = Self::unique();
+        let mut admin = admin_connection().await;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{}\"", db.name)))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {}: {e}", db.name));
+        let _ = admin.close().await;
+        db
+    }
+
+    /// A fresh name whose database does not exist yet (to test creation on connect).
+    pub fn unique() -> TestDb {
+        let name = format!("leadrouter_test_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{}/{}", server_url(), name);
+        TestDb {
+            name,
+            url,
+            cleaned: false,
+        }
+    }
+
+    /// Connects a [`Store`] (creating the schema). Panics with the reason on failure.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("Store::connect to {} failed: {e}", self.name))
+    }
+
+    /// A plain connection, for checking what was written.
+    pub async fn conn(&self) -> PgConnection {
+        PgConnection::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.name))
+    }
+
+    pub async fn exists(&self) -> bool {
+        let mut admin = admin_connection().await;
+        let found: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&self.name)
+                .fetch_one(&mut admin)
+                .await
+                .expect("query pg_database");
+        let _ = admin.close().await;
+        found
+    }
+
+    /// Drops the database (terminating connections still open to it).
+    pub async fn cleanup(mut self) {
+        drop_database(&self.name).await;
+        self.cleaned = true;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        // Drop may run inside a tokio runtime (a panicking async test), where blocking
+        // on another future is not allowed: use a thread with its own runtime.
+        let name = self.name.clone();
+        let joined = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(drop_database(&name));
+            }
+        })
+        .join();
+        if joined.is_err() {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+async fn admin_connection() -> PgConnection {
+    let url = format!("{}/postgres", server_url());
+    match PgConnection::connect(&url).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "PostgreSQL is not reachable at {} ({e}). The store tests need a real server: \
+             start it (e.g. `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) \
+             or point TEST_DATABASE_URL at one.",
+            server_url()
+        ),
+    }
+}
+
+async fn drop_database(name: &str) {
+    let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", server_url())).await else {
+        eprintln!("warning: could not connect to drop test database {name}");
+        return;
+    };
+    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+    if let Err(e) = sqlx::query(AssertSqlSafe(sql)).execute(&mut admin).await {
+        eprintln!("warning: could not drop test database {name}: {e}");
+    }
+    let _ = admin.close().await;
+}
