@@ -942,3 +942,18 @@ mod tests {
         assert!(e.to_string().contains("logging.level"), "{e}");
     }
 }
+
+impl Config {
+    /// What the broker layer needs from this configuration.
+    pub fn broker_settings(&self) -> crate::broker::BrokerSettings {
+        crate::broker::BrokerSettings {
+            url: self.amqp.url.expose().to_owned(),
+            names: crate::broker::BrokerNames {
+                inbound: self.amqp.queue.clone(),
+                dead_letter: self.amqp.dead_letter_queue.clone(),
+                events_exchange: self.amqp.events_exchange.clone(),
+            },
+            prefetch: self.amqp.prefetch,
+        }
+    }
+}

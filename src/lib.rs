@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod http;
 pub mod lead;
 pub mod routing;

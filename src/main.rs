@@ -1,6 +1,7 @@
 //! The `leadrouter` command line: parse arguments, call into the library.
 use clap::{Parser, Subcommand};
-use leadrouter::commands;
+use leadrouter::config::{Config, LogFormat};
+use leadrouter::{commands, daemon, telemetry};
 use leadrouter::rules::Ruleset;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
@@ -19,6 +20,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: consume leads, decide, write to PostgreSQL, relay events.
+    Run {
+        /// Configuration file (YAML); every key can be overridden by environment variables.
+        #[arg(long, env = "LEADROUTER_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Publish leads (one JSON object per line) to the inbound queue, as a web form would.
+    Publish {
+        #[arg(long, env = "LEADROUTER_CONFIG")]
+        config: Option<PathBuf>,
+        /// The leads file (JSON Lines); standard input when absent or `-`.
+        leads: Option<PathBuf>,
+    },
     /// Validate a rules file and its scripts (no server needed); exit 0 only if valid.
     Check {
         /// The rules file.
@@ -53,9 +67,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    // Locks are taken per command: the daemon's log threads write to stderr too.
+    let (out, err) = (std::io::stdout, std::io::stderr);
     match cli.command {
-        Command::Check { rules } => Ok(commands::check::run(&rules, &mut out, &mut err)?),
+        Command::Run { config } => run_daemon(config.as_deref()),
+        Command::Publish { config, leads } => {
+            let Some(config) = load_config(config.as_deref()) else { return Ok(commands::invalid()) };
+            runtime()?.block_on(commands::publish::run(&config, leads.as_deref(), &mut err()))
+        }
+        Command::Check { rules } => Ok(commands::check::run(&rules, &mut out().lock(), &mut err().lock())?),
         Command::Simulate {
             rules,
             halted,
@@ -85,9 +105,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &loaded.ruleset,
                 opts,
                 BufReader::new(input),
-                &mut out,
-                &mut err,
+                &mut out().lock(),
+                &mut err().lock(),
             )?)
         }
     }
+}
+
+fn load_config(path: Option<&std::path::Path>) -> Option<Config> {
+    match Config::load(path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// `leadrouter run`: bad configuration or rules stop it with exit 2 before it starts.
+fn run_daemon(config_path: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let Some(config) = load_config(config_path) else { return Ok(commands::invalid()) };
+    telemetry::init_logging(config.logging.format == LogFormat::Json, &config.logging.level);
+    let loaded = match Ruleset::load(&config.rules.path) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("rules invalid; not starting");
+            eprintln!("{e}");
+            return Ok(commands::invalid());
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!(warning = %w, "rules warning");
+    }
+    tracing::info!(rules = %config.rules.path.display(), hash = loaded.ruleset.hash(), "rules loaded");
+    runtime()?.block_on(daemon::run(config, loaded.ruleset))?;
+    Ok(ExitCode::SUCCESS)
 }

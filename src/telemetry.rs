@@ -50,6 +50,9 @@ fn describe() {
     counter!("leadrouter_leads_unmatched_total").absolute(0);
     counter!("leadrouter_unassigned_alerts_total").absolute(0);
     counter!("leadrouter_events_published_total").absolute(0);
+    for result in ["ok", "error"] {
+        counter!("leadrouter_rules_reloads_total", "result" => result).absolute(0);
+    }
     gauge!("leadrouter_outbox_pending").set(0.0);
     gauge!("leadrouter_unassigned_leads").set(0.0);
 }

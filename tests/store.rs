@@ -227,7 +227,7 @@ async fn a_batch_writes_leads_decisions_and_events() {
     let batch = vec![lead("L-assigned"), queued_lead, lead("L-unmatched")];
 
     let out = store
-        .route_batch(batch, HASH, &[], &strings(&["west"]), |l, state| {
+        .route_batch(&batch, HASH, &[], &strings(&["west"]), |l, state| {
             match l.id.as_str() {
                 "L-assigned" => {
                     state.rotation_mut("west").last = Some("alice".into());
@@ -396,7 +396,7 @@ async fn duplicates_get_no_second_decision_event_or_rotation_step() {
 
     let first = store
         .route_batch(
-            vec![lead("A")],
+            &vec![lead("A")],
             HASH,
             &[],
             &pools,
@@ -411,7 +411,7 @@ async fn duplicates_get_no_second_decision_event_or_rotation_step() {
     let mut rr = round_robin("west", members);
     let second = store
         .route_batch(
-            vec![lead("A"), lead("B"), lead("B")],
+            &vec![lead("A"), lead("B"), lead("B")],
             HASH,
             &[],
             &pools,
@@ -431,7 +431,7 @@ async fn duplicates_get_no_second_decision_event_or_rotation_step() {
 
     // An all-duplicate batch: nothing at all.
     let third = store
-        .route_batch(vec![lead("A"), lead("B")], HASH, &[], &pools, |_, _| {
+        .route_batch(&vec![lead("A"), lead("B")], HASH, &[], &pools, |_, _| {
             panic!("not called")
         })
         .await
@@ -465,7 +465,7 @@ async fn rotation_persists_across_batches_and_restarts() {
         let store = db.store().await;
         store
             .route_batch(
-                leads("a", 2),
+                &leads("a", 2),
                 HASH,
                 &[],
                 &pools,
@@ -475,7 +475,7 @@ async fn rotation_persists_across_batches_and_restarts() {
             .unwrap();
         store
             .route_batch(
-                leads("b", 2),
+                &leads("b", 2),
                 HASH,
                 &[],
                 &pools,
@@ -489,7 +489,7 @@ async fn rotation_persists_across_batches_and_restarts() {
     let store = db.store().await;
     store
         .route_batch(
-            leads("c", 3),
+            &leads("c", 3),
             HASH,
             &[],
             &pools,
@@ -518,7 +518,7 @@ async fn two_instances_share_one_fair_rotation() {
                 let batch = leads(&format!("i{i}-b{b}"), 5);
                 store
                     .route_batch(
-                        batch,
+                        &batch,
                         HASH,
                         &[],
                         &strings(&["west"]),
@@ -572,7 +572,7 @@ async fn the_snapshot_has_halted_inactive_agents_and_open_leads() {
     let owners = ["alice", "alice", "frank"];
     let mut i = 0;
     store
-        .route_batch(leads("open", 4), HASH, &[], &[], |_, _| {
+        .route_batch(&leads("open", 4), HASH, &[], &[], |_, _| {
             i += 1;
             match owners.get(i - 1) {
                 Some(o) => assigned(o, None, "direct"),
@@ -587,7 +587,7 @@ async fn the_snapshot_has_halted_inactive_agents_and_open_leads() {
     let mut rr = round_robin("team", members);
     let out = store
         .route_batch(
-            leads("new", 3),
+            &leads("new", 3),
             HASH,
             &strings(&["alice", "frank", "zed"]),
             &strings(&["team"]),
@@ -655,7 +655,7 @@ async fn a_failing_batch_writes_nothing() {
     let members: &'static [&'static str] = &["alice", "bob"];
     let mut rr = round_robin("west", members);
     let err = store
-        .route_batch(leads("x", 3), HASH, &[], &pools, |l, state| {
+        .route_batch(&leads("x", 3), HASH, &[], &pools, |l, state| {
             let mut d = rr(l, state);
             if l.id.as_str() == "x-2" {
                 // An impossible decision (assigned without owner): the schema refuses it.
@@ -683,7 +683,7 @@ async fn a_failing_batch_writes_nothing() {
     // The same leads go through once the decision is sane, from the untouched rotation.
     store
         .route_batch(
-            leads("x", 3),
+            &leads("x", 3),
             HASH,
             &[],
             &pools,
@@ -704,7 +704,7 @@ async fn concurrent_relays_never_get_the_same_event() {
     let store = db.store().await;
     for b in 0..4 {
         store
-            .route_batch(leads(&format!("e{b}"), 50), HASH, &[], &[], |_, _| {
+            .route_batch(&leads(&format!("e{b}"), 50), HASH, &[], &[], |_, _| {
                 unassigned(None)
             })
             .await
@@ -767,7 +767,7 @@ async fn outbox_leases_expire_and_can_be_released() {
     let db = TestDb::create().await;
     let store = db.store().await;
     let out = store
-        .route_batch(leads("o", 3), HASH, &[], &[], |_, _| unassigned(None))
+        .route_batch(&leads("o", 3), HASH, &[], &[], |_, _| unassigned(None))
         .await
         .unwrap();
     let ids: Vec<_> = out.events.iter().map(|e| e.event_id).collect();

@@ -1,6 +1,7 @@
 //! The admin commands, as library functions: `main.rs` only parses arguments.
 //! Each returns the process exit code: 0 success, 1 runtime failure, 2 invalid input.
 pub mod check;
+pub mod publish;
 pub mod simulate;
 
 use std::process::ExitCode;

@@ -44,9 +44,14 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Loaded, RulesError> {
     let mut parts: Vec<(&str, &[u8])> = vec![("rules", source.as_bytes())];
     let scripts = std::mem::take(&mut c.script_sources);
     parts.extend(scripts.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    let mut source_files = vec![path.to_owned()];
+    source_files.extend(scripts.iter().map(|(rel, _)| c.base.join(rel)));
     let ruleset = Ruleset {
         hash: hash_sources(parts),
         path: path.to_owned(),
+        least_loaded_agents: super::least_loaded(&pools),
+        pool_names: pools.keys().cloned().collect(),
+        source_files,
         regions,
         pools,
         rules,

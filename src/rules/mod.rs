@@ -23,6 +23,9 @@ pub struct Ruleset {
     pub(crate) pools: BTreeMap<String, Pool>,
     pub(crate) rules: Vec<Rule>,
     pub(crate) sandbox: Sandbox,
+    least_loaded_agents: Vec<String>,
+    pool_names: Vec<String>,
+    source_files: Vec<PathBuf>,
 }
 
 impl Ruleset {
@@ -71,17 +74,30 @@ impl Ruleset {
     }
 
     /// Agents whose open-lead counts a decision may read (members of `least_loaded` pools).
-    pub fn least_loaded_agents(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .pools
-            .values()
-            .filter(|p| p.strategy == Strategy::LeastLoaded)
-            .flat_map(|p| p.members.iter().map(|m| m.agent.clone()))
-            .collect();
-        v.sort();
-        v.dedup();
-        v
+    pub fn least_loaded_agents(&self) -> &[String] {
+        &self.least_loaded_agents
     }
+
+    /// Names of every pool, sorted (the rotations a batch loads).
+    pub fn pool_names(&self) -> &[String] {
+        &self.pool_names
+    }
+
+    /// Script and rules files the ruleset was read from, to watch for changes.
+    pub fn source_files(&self) -> &[PathBuf] {
+        &self.source_files
+    }
+}
+
+fn least_loaded(pools: &BTreeMap<String, Pool>) -> Vec<String> {
+    let mut v: Vec<String> = pools
+        .values()
+        .filter(|p| p.strategy == Strategy::LeastLoaded)
+        .flat_map(|p| p.members.iter().map(|m| m.agent.clone()))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 pub(crate) fn hash_sources<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {

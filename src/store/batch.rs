@@ -61,7 +61,7 @@ impl Store {
     /// should not ack: the messages come back and are decided again.
     pub async fn route_batch(
         &self,
-        leads: Vec<Lead>,
+        leads: &[Lead],
         ruleset_hash: &str,
         least_loaded_agents: &[String],
         pools: &[String],

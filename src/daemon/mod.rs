@@ -1,0 +1,181 @@
+//! `leadrouter run`: wiring the pipeline, the outbox relay, gauges, rules reload, HTTP
+//! and shutdown.
+//!
+//! Shutdown (SIGTERM/SIGINT): stop consuming, let the pipeline commit and ack what it
+//! holds, let the relay publish what it was handed, then close. A watchdog makes sure
+//! the process is gone within 10 seconds; whatever was not acked by then is redelivered
+//! and recognised as a duplicate if it had been committed.
+mod gauges;
+mod pipeline;
+mod relay;
+mod reload;
+
+use crate::broker;
+use crate::config::Config;
+use crate::http::{self, Readiness};
+use crate::rules::Ruleset;
+use crate::store::{Store, StoreError};
+use crate::telemetry;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub type RulesRx = watch::Receiver<Arc<Ruleset>>;
+pub type RulesTx = watch::Sender<Arc<Ruleset>>;
+
+/// How long shutdown may take before the process exits regardless (SPEC: 10 s).
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(9);
+/// After this, a pipeline waiting for the database gives up its batch (unacked).
+const SHUTDOWN_DB_PATIENCE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("invalid broker settings: {0}")]
+    Broker(#[from] broker::BrokerError),
+    #[error("metrics: {0}")]
+    Metrics(String),
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `rules` were loaded (and reported) by the caller.
+pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
+    let metrics = telemetry::install_metrics().map_err(|e| StartError::Metrics(e.to_string()))?;
+    let readiness = Readiness::new();
+    telemetry::ruleset_in_force(rules.hash(), None);
+    readiness.set_rules(true);
+    let (rules_tx, rules_rx) = watch::channel(Arc::new(rules));
+
+    let shutdown = CancellationToken::new(); // a signal arrived
+    let stop_background = CancellationToken::new(); // gauges, reload, HTTP
+    let give_up = CancellationToken::new(); // the pipeline stops waiting for the database
+    let tracker = TaskTracker::new();
+
+    let listener = http::bind(config.http.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: config.http.listen, source })?;
+    tracing::info!(addr = %config.http.listen, "serving /metrics /healthz /readyz");
+    tracker.spawn(http::serve(listener, http::router(metrics.clone(), readiness.clone()), stop_background.clone()));
+    tracker.spawn(upkeep(metrics, stop_background.clone()));
+    tracker.spawn(watch_signals(shutdown.clone()));
+
+    let store = tokio::select! {
+        s = connect_store(&config, &readiness) => s?,
+        _ = shutdown.cancelled() => return Ok(()),
+    };
+
+    let settings = config.broker_settings();
+    settings.validate()?;
+    let broker_cancel = CancellationToken::new();
+    let (broker, consumer) = broker::start(settings, broker_cancel.clone());
+    tracker.spawn(track_broker_health(broker.health(), readiness.clone(), stop_background.clone()));
+    tracker.spawn(gauges::run(store.clone(), readiness.clone(), stop_background.clone()));
+    tracker.spawn(reload::run(config.rules.path.clone(), config.rules.watch, rules_tx, stop_background.clone()));
+
+    let (relay_tx, relay_rx) = mpsc::channel(256);
+    let relay = relay::Relay { store: store.clone(), publisher: broker.event_publisher(), events: relay_rx };
+    let relay_task = tracker.spawn(relay.run());
+    let pipeline = pipeline::Pipeline {
+        consumer,
+        acker: broker.acker(),
+        store: store.clone(),
+        rules: rules_rx,
+        relay: relay_tx,
+        readiness: readiness.clone(),
+        max_batch: usize::from(config.amqp.prefetch.max(1)),
+        max_message_bytes: config.amqp.max_message_bytes,
+        give_up: give_up.clone(),
+    };
+    let pipeline_task = tracker.spawn(pipeline.run());
+    tracing::info!("leadrouter running");
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: no new leads; finishing what is held");
+    let watchdog = tokio::spawn(async {
+        tokio::time::sleep(SHUTDOWN_LIMIT).await;
+        tracing::warn!("shutdown took too long; exiting (unacked messages will be redelivered)");
+        std::process::exit(0);
+    });
+    readiness.set_consuming(false);
+    {
+        let give_up = give_up.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SHUTDOWN_DB_PATIENCE).await;
+            give_up.cancel();
+        });
+    }
+    broker.stop_consuming().await;
+    let _ = pipeline_task.await; // drains the buffer; drops the relay's sender
+    let _ = relay_task.await; // publishes what it was handed
+    stop_background.cancel();
+    broker_cancel.cancel();
+    broker.closed().await;
+    tracker.close();
+    tracker.wait().await;
+    store.close().await;
+    watchdog.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Connects (creating the database and applying migrations), retrying while the
+/// database is unreachable: the daemon waits for it rather than exiting.
+async fn connect_store(config: &Config, readiness: &Readiness) -> Result<Store, StoreError> {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match Store::connect(config.database.url.expose()).await {
+            Ok(s) => {
+                readiness.set_database(true);
+                tracing::info!(database = %config.database.url.redacted(), "database ready (migrations applied)");
+                return Ok(s);
+            }
+            Err(e @ StoreError::InvalidUrl(_)) => return Err(e),
+            Err(e) => {
+                readiness.set_database(false);
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "database not ready");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn track_broker_health(mut health: watch::Receiver<bool>, readiness: Arc<Readiness>, stop: CancellationToken) {
+    loop {
+        let up = *health.borrow_and_update();
+        readiness.set_broker(up);
+        tokio::select! {
+            changed = health.changed() => if changed.is_err() { readiness.set_broker(false); return },
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+async fn watch_signals(shutdown: CancellationToken) {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+        _ = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}
+
+/// The Prometheus exporter's histograms need periodic upkeep when not using its own server.
+async fn upkeep(handle: metrics_exporter_prometheus::PrometheusHandle, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => handle.run_upkeep(),
+            _ = stop.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Running the real `leadrouter run` binary against a fresh database and fresh queue
+//! names, and looking at what it did.
+use super::amqp::Fixture;
+use super::db::TestDb;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, ExchangeKind};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Env {
+    pub db: TestDb,
+    pub amqp: Fixture,
+    pub dir: tempfile::TempDir,
+    pub rules: PathBuf,
+    spawned: usize,
+}
+
+impl Env {
+    /// A fresh database and queue names; the sample rules, or `rules_yaml` if given.
+    pub async fn new(rules_yaml: Option<&str>) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rules_dir = dir.path().join("rules");
+        std::fs::create_dir_all(rules_dir.join("scripts")).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let rules = rules_dir.join("routing.yaml");
+        match rules_yaml {
+            Some(y) => std::fs::write(&rules, y).unwrap(),
+            None => {
+                std::fs::copy(root.join("rules/routing.yaml"), &rules).unwrap();
+                std::fs::copy(root.join("rules/scripts/custom.rhai"), rules_dir.join("scripts/custom.rhai")).unwrap();
+            }
+        }
+        Env { db: TestDb::unique(), amqp: Fixture::new().await, dir, rules, spawned: 0 }
+    }
+
+    /// Writes a config for one instance (its own HTTP port) and starts the daemon.
+    pub fn spawn(&mut self) -> Daemon {
+        self.spawned += 1;
+        let port = free_port();
+        let n = &self.amqp.names;
+        let config = self.dir.path().join(format!("leadrouter-{}.yaml", self.spawned));
+        let yaml = format!(
+            "amqp:\n  url: {amqp}\n  queue: {q}\n  dead_letter_queue: {dlq}\n  events_exchange: {ex}\n  prefetch: 256\ndatabase:\n  url: {db}\nrules:\n  path: rules/routing.yaml\nhttp:\n  listen: 127.0.0.1:{port}\nalerts:\n  unassigned_after: 24h\n  sweep_every: 1s\nlogging:\n  level: info,leadrouter=debug\n",
+            amqp = super::amqp::url(),
+            q = n.inbound,
+            dlq = n.dead_letter,
+            ex = n.events_exchange,
+            db = self.db.url,
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let log = self.dir.path().join(format!("daemon-{}.log", self.spawned));
+        let child = Command::new(env!("CARGO_BIN_EXE_leadrouter"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env_remove("DATABASE_URL")
+            .env_remove("AMQP_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("leadrouter run starts");
+        Daemon { child: Some(child), port, log }
+    }
+
+    /// Declares the events exchange and a queue bound to it with `#`, to see every event.
+    pub async fn bind_events(&mut self) -> String {
+        let queue = format!("{}.events-seen", self.amqp.names.inbound);
+        let ch = &self.amqp.channel;
+        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        ch.exchange_declare(self.amqp.names.events_exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .await
+            .expect("declare events exchange");
+        ch.queue_declare(queue.as_str().into(), QueueDeclareOptions::default(), FieldTable::default()).await.expect("declare");
+        ch.queue_bind(
+            queue.as_str().into(),
+            self.amqp.names.events_exchange.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+        self.amqp.extra_queues.push(queue.clone());
+        queue
+    }
+
+    pub async fn publish(&self, bodies: &[String]) {
+        self.amqp.publish_all(&self.amqp.names.inbound, bodies).await;
+    }
+
+    pub async fn publish_raw(&self, body: &[u8]) {
+        let inbound = self.amqp.names.inbound.clone();
+        self.amqp.publish(&inbound, body, BasicProperties::default().with_delivery_mode(2)).await;
+    }
+
+    pub async fn conn(&self) -> sqlx::PgConnection {
+        self.db.conn().await
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let mut c = self.conn().await;
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut c).await.expect(sql);
+        n
+    }
+
+    /// Waits until `sql` (a count) reaches `want`, or fails after `secs`.
+    pub async fn wait_count(&self, sql: &str, want: i64, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = -1;
+        while Instant::now() < deadline {
+            if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&self.db.url).await {
+                let r: Result<i64, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut c).await;
+                if let Ok(n) = r {
+                    last = n;
+                    if n >= want {
+                        return;
+                    }
+                }
+                let _ = sqlx::Connection::close(c).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("`{sql}` reached {last}, not {want}, within {secs} s");
+    }
+
+    pub async fn cleanup(self) {
+        self.amqp.cleanup().await;
+        self.db.cleanup().await;
+    }
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Waits for `/readyz` to answer 200; on timeout fails with the daemon's log.
+    pub async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("daemon exited early ({status}):\n{}", self.log_text());
+            }
+            if matches!(self.get("/readyz"), Some((200, _))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("daemon not ready within 30 s:\n{}", self.log_text());
+    }
+
+    /// A plain HTTP GET on the daemon's port: (status, body).
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).ok()?;
+        let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Some((status, body))
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let ok = Command::new("kill").args([&format!("-{sig}"), &pid]).status().expect("kill").success();
+        assert!(ok, "kill -{sig} {pid}");
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the exit.
+    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+        self.signal("TERM");
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().unwrap().port()
+}
+
+/// A realistic lead body.
+pub fn lead_json(id: &str, extra: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","source":"web_form","contact":{{"name":"Pat Doe","email":"pat@example.com","phone":"+1-415-555-0100"}},"address":{{"city":"Sacramento","state":"CA","postal_code":"95814"}}{extra}}}"#
+    )
+}
