@@ -1,8 +1,8 @@
 //! `/metrics`, `/healthz`, `/readyz` (SPEC section 5). Bound to loopback by default.
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use metrics::gauge;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Readiness {
     broker: AtomicBool,
     database: AtomicBool,
+    /// False while the pipeline's commits fail, even if the database answers pings.
+    commits: AtomicBool,
     rules: AtomicBool,
     consuming: AtomicBool,
 }
@@ -22,6 +24,7 @@ pub struct Readiness {
 impl Readiness {
     pub fn new() -> Arc<Self> {
         let r = Arc::new(Self::default());
+        r.commits.store(true, Ordering::SeqCst);
         r.publish();
         r
     }
@@ -38,6 +41,11 @@ impl Readiness {
         self.publish();
     }
 
+    pub fn set_commits(&self, ok: bool) {
+        self.commits.store(ok, Ordering::SeqCst);
+        self.publish();
+    }
+
     pub fn set_rules(&self, loaded: bool) {
         self.rules.store(loaded, Ordering::SeqCst);
         self.publish();
@@ -49,7 +57,15 @@ impl Readiness {
     }
 
     pub fn is_ready(&self) -> bool {
-        [&self.broker, &self.database, &self.rules, &self.consuming].iter().all(|b| b.load(Ordering::SeqCst))
+        [
+            &self.broker,
+            &self.database,
+            &self.commits,
+            &self.rules,
+            &self.consuming,
+        ]
+        .iter()
+        .all(|b| b.load(Ordering::SeqCst))
     }
 
     fn publish(&self) {
@@ -57,11 +73,22 @@ impl Readiness {
     }
 
     fn explain(&self) -> String {
-        let f = |b: &AtomicBool| if b.load(Ordering::SeqCst) { "up" } else { "down" };
+        let f = |b: &AtomicBool| {
+            if b.load(Ordering::SeqCst) {
+                "up"
+            } else {
+                "down"
+            }
+        };
         format!(
-            "broker: {}\ndatabase: {}\nrules: {}\nconsuming: {}\n",
+            "broker: {}\ndatabase: {}\ncommits: {}\nrules: {}\nconsuming: {}\n",
             f(&self.broker),
             f(&self.database),
+            if self.commits.load(Ordering::SeqCst) {
+                "ok"
+            } else {
+                "failing"
+            },
             f(&self.rules),
             f(&self.consuming)
         )
@@ -76,12 +103,19 @@ struct AppState {
 
 pub fn router(metrics: PrometheusHandle, readiness: Arc<Readiness>) -> Router {
     Router::new()
-        .route("/metrics", get(|State(s): State<AppState>| async move { s.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move { s.metrics.render() }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
             get(|State(s): State<AppState>| async move {
-                let code = if s.readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                let code = if s.readiness.is_ready() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
                 (code, s.readiness.explain())
             }),
         )
@@ -93,6 +127,12 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, cancel: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(async move { cancel.cancelled().await }).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await
 }

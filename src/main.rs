@@ -1,8 +1,8 @@
 //! The `leadrouter` command line: parse arguments, call into the library.
 use clap::{Parser, Subcommand};
 use leadrouter::config::{Config, LogFormat};
-use leadrouter::{commands, daemon, telemetry};
 use leadrouter::rules::Ruleset;
+use leadrouter::{commands, daemon, telemetry};
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,10 +72,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { config } => run_daemon(config.as_deref()),
         Command::Publish { config, leads } => {
-            let Some(config) = load_config(config.as_deref()) else { return Ok(commands::invalid()) };
-            runtime()?.block_on(commands::publish::run(&config, leads.as_deref(), &mut err()))
+            let Some(config) = load_config(config.as_deref()) else {
+                return Ok(commands::invalid());
+            };
+            runtime()?.block_on(commands::publish::run(
+                &config,
+                leads.as_deref(),
+                &mut err(),
+            ))
         }
-        Command::Check { rules } => Ok(commands::check::run(&rules, &mut out().lock(), &mut err().lock())?),
+        Command::Check { rules } => Ok(commands::check::run(
+            &rules,
+            &mut out().lock(),
+            &mut err().lock(),
+        )?),
         Command::Simulate {
             rules,
             halted,
@@ -123,13 +133,20 @@ fn load_config(path: Option<&std::path::Path>) -> Option<Config> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// `leadrouter run`: bad configuration or rules stop it with exit 2 before it starts.
 fn run_daemon(config_path: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
-    let Some(config) = load_config(config_path) else { return Ok(commands::invalid()) };
-    telemetry::init_logging(config.logging.format == LogFormat::Json, &config.logging.level);
+    let Some(config) = load_config(config_path) else {
+        return Ok(commands::invalid());
+    };
+    telemetry::init_logging(
+        config.logging.format == LogFormat::Json,
+        &config.logging.level,
+    );
     let loaded = match Ruleset::load(&config.rules.path) {
         Ok(l) => l,
         Err(e) => {

@@ -10,7 +10,11 @@ pub fn init_logging(json: bool, level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // A second init (tests, embedding) keeps the first subscriber.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Installs the Prometheus recorder (once per process) and describes every metric.
@@ -18,7 +22,10 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("leadrouter_decision_seconds".into()),
-            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ],
         )?
         .install_recorder()?;
     describe();
@@ -26,24 +33,64 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 }
 
 fn describe() {
-    describe_counter!("leadrouter_leads_consumed_total", "Inbound messages taken from the queue");
-    describe_counter!("leadrouter_leads_decided_total", "Leads decided by the router, by rule and status");
-    describe_counter!("leadrouter_leads_rejected_total", "Malformed messages dead-lettered, by reason");
-    describe_counter!("leadrouter_leads_duplicate_total", "Messages for a lead already decided (acked, no decision)");
-    describe_counter!("leadrouter_leads_unmatched_total", "Leads no rule decided (unassigned, rule null)");
-    describe_counter!("leadrouter_rule_errors_total", "Script errors and sandbox bounds hit, by rule");
-    describe_histogram!("leadrouter_decision_seconds", metrics::Unit::Seconds, "Consume to ack, per lead");
-    describe_gauge!("leadrouter_unassigned_leads", "Leads without an owner now (queued or unassigned)");
-    describe_counter!("leadrouter_unassigned_alerts_total", "Alerts raised for leads ownerless too long");
+    describe_counter!(
+        "leadrouter_leads_consumed_total",
+        "Inbound messages taken from the queue"
+    );
+    describe_counter!(
+        "leadrouter_leads_decided_total",
+        "Leads decided by the router, by rule and status"
+    );
+    describe_counter!(
+        "leadrouter_leads_rejected_total",
+        "Malformed messages dead-lettered, by reason"
+    );
+    describe_counter!(
+        "leadrouter_leads_duplicate_total",
+        "Messages for a lead already decided (acked, no decision)"
+    );
+    describe_counter!(
+        "leadrouter_leads_unmatched_total",
+        "Leads no rule decided (unassigned, rule null)"
+    );
+    describe_counter!(
+        "leadrouter_rule_errors_total",
+        "Script errors and sandbox bounds hit, by rule"
+    );
+    describe_histogram!(
+        "leadrouter_decision_seconds",
+        metrics::Unit::Seconds,
+        "Consume to ack, per lead"
+    );
+    describe_gauge!(
+        "leadrouter_unassigned_leads",
+        "Leads without an owner now (queued or unassigned)"
+    );
+    describe_counter!(
+        "leadrouter_unassigned_alerts_total",
+        "Alerts raised for leads ownerless too long"
+    );
     describe_counter!("leadrouter_rules_reloads_total", "Rules reloads, by result");
-    describe_gauge!("leadrouter_ruleset_info", "The ruleset in force (hash label), always 1");
+    describe_gauge!(
+        "leadrouter_ruleset_info",
+        "The ruleset in force (hash label), always 1"
+    );
     describe_gauge!("leadrouter_broker_up", "1 while connected to RabbitMQ");
     describe_gauge!("leadrouter_database_up", "1 while PostgreSQL answers");
     describe_gauge!("leadrouter_ready", "1 while /readyz is 200");
-    describe_gauge!("leadrouter_outbox_pending", "Events written but not yet relayed");
-    describe_counter!("leadrouter_events_published_total", "Events confirmed by the broker");
+    describe_gauge!(
+        "leadrouter_outbox_pending",
+        "Events written but not yet relayed"
+    );
+    describe_counter!(
+        "leadrouter_events_published_total",
+        "Events confirmed by the broker"
+    );
     describe_counter!("leadrouter_batches_total", "Batches committed");
-    describe_counter!("leadrouter_batch_retries_total", "Batch commits retried after a database error");
+    describe_counter!(
+        "leadrouter_batch_retries_total",
+        "Batch commits retried after a database error"
+    );
     // Counters appear at 0 from the start, so dashboards and alerts see them before the first event.
     counter!("leadrouter_leads_consumed_total").absolute(0);
     counter!("leadrouter_leads_duplicate_total").absolute(0);
@@ -78,10 +125,16 @@ pub fn lead_decided(lead_id: &str, d: &crate::routing::RoutingDecision, ruleset:
         counter!("leadrouter_leads_unmatched_total").increment(1);
     }
     for e in d.rule_errors() {
-        tracing::warn!(lead_id, rule = &*e.rule, error = &*e.reason, "rule error: the next rule was tried");
+        tracing::warn!(
+            lead_id,
+            rule = &*e.rule,
+            error = &*e.reason,
+            "rule error: the next rule was tried"
+        );
         counter!("leadrouter_rule_errors_total", "rule" => e.rule.to_string()).increment(1);
     }
-    counter!("leadrouter_leads_decided_total", "rule" => rule, "status" => d.status.as_str()).increment(1);
+    counter!("leadrouter_leads_decided_total", "rule" => rule, "status" => d.status.as_str())
+        .increment(1);
 }
 
 pub fn decision_latency(elapsed: Duration) {
@@ -89,7 +142,12 @@ pub fn decision_latency(elapsed: Duration) {
 }
 
 pub fn batch_committed(decided: usize, duplicates: usize, took: Duration) {
-    tracing::debug!(decided, duplicates, took_ms = took.as_millis() as u64, "batch committed");
+    tracing::debug!(
+        decided,
+        duplicates,
+        took_ms = took.as_millis() as u64,
+        "batch committed"
+    );
     counter!("leadrouter_batches_total").increment(1);
 }
 
@@ -110,7 +168,8 @@ pub fn ruleset_in_force(new_hash: &str, old_hash: Option<&str>) {
 }
 
 pub fn rules_reloaded(ok: bool) {
-    counter!("leadrouter_rules_reloads_total", "result" => if ok { "ok" } else { "error" }).increment(1);
+    counter!("leadrouter_rules_reloads_total", "result" => if ok { "ok" } else { "error" })
+        .increment(1);
 }
 
 pub fn unassigned_leads(n: i64) {
@@ -119,4 +178,13 @@ pub fn unassigned_leads(n: i64) {
 
 pub fn outbox_pending(n: i64) {
     gauge!("leadrouter_outbox_pending").set(n as f64);
+}
+
+pub fn unassigned_alert(lead_id: &str, unassigned_since: &str) {
+    tracing::warn!(
+        lead_id,
+        unassigned_since,
+        "lead without an owner too long: alert raised"
+    );
+    counter!("leadrouter_unassigned_alerts_total").increment(1);
 }

@@ -20,7 +20,8 @@ async fn published_leads_become_rows_with_the_owners_simulate_predicts_and_event
     d.wait_ready().await;
     let lines: Vec<String> = SAMPLE_LEADS.lines().map(str::to_owned).collect();
     env.publish(&lines).await;
-    env.wait_count("SELECT count(*) FROM leads", lines.len() as i64, 20).await;
+    env.wait_count("SELECT count(*) FROM leads", lines.len() as i64, 20)
+        .await;
 
     // The same engine, in memory, predicts every row.
     let rs = Ruleset::load(&env.rules).unwrap().ruleset;
@@ -34,22 +35,48 @@ async fn published_leads_become_rows_with_the_owners_simulate_predicts_and_event
             .fetch_one(&mut c)
             .await
             .unwrap();
-        let got: (String, Option<String>, Option<String>, Option<String>, Option<String>) =
-            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let got: (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
         assert_eq!(
             got,
-            (want.status.as_str().to_owned(), want.owner_id.clone(), want.queue.clone(), want.pool.clone(), want.rule.clone()),
+            (
+                want.status.as_str().to_owned(),
+                want.owner_id.clone(),
+                want.queue.clone(),
+                want.pool.clone(),
+                want.rule.clone()
+            ),
             "lead {}",
             lead.id
         );
-        assert_eq!(row.get::<bool, _>(5), want.owner_id.is_some(), "unassigned_since is set only while ownerless");
+        assert_eq!(
+            row.get::<bool, _>(5),
+            want.owner_id.is_some(),
+            "unassigned_since is set only while ownerless"
+        );
         let payload: Value = row.get(6);
-        assert_eq!(payload, serde_json::from_str::<Value>(line).unwrap(), "payload kept as received");
+        assert_eq!(
+            payload,
+            serde_json::from_str::<Value>(line).unwrap(),
+            "payload kept as received"
+        );
     }
     let decisions: Vec<(String, String, Value)> =
-        sqlx::query_as("SELECT actor, ruleset, trace FROM routing_decisions").fetch_all(&mut c).await.unwrap();
+        sqlx::query_as("SELECT actor, ruleset, trace FROM routing_decisions")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
     assert_eq!(decisions.len(), lines.len());
-    assert!(decisions.iter().all(|(a, h, t)| a == "router" && h == rs.hash() && t["rules"].is_array()));
+    assert!(
+        decisions
+            .iter()
+            .all(|(a, h, t)| a == "router" && h == rs.hash() && t["rules"].is_array())
+    );
 
     // Every decision's event reaches the exchange, and the outbox empties.
     let mut seen = HashMap::new();
@@ -58,7 +85,10 @@ async fn published_leads_become_rows_with_the_owners_simulate_predicts_and_event
         match env.amqp.get(&events_q).await {
             Some(m) => {
                 let body: Value = serde_json::from_slice(&m.delivery.data).unwrap();
-                assert_eq!(m.delivery.routing_key.as_str(), format!("lead.{}", body["status"].as_str().unwrap()));
+                assert_eq!(
+                    m.delivery.routing_key.as_str(),
+                    format!("lead.{}", body["status"].as_str().unwrap())
+                );
                 assert!(body["event_id"].is_string() && body["at"].is_string());
                 assert_eq!(body["actor"], "router");
                 seen.insert(body["lead_id"].as_str().unwrap().to_owned(), body);
@@ -68,13 +98,15 @@ async fn published_leads_become_rows_with_the_owners_simulate_predicts_and_event
     }
     assert_eq!(seen.len(), lines.len(), "one event per lead");
     assert_eq!(seen["lead-0016"]["queue"], "office-sf");
-    env.wait_count("SELECT 32 - count(*) FROM outbox", 32, 10).await;
+    env.wait_count("SELECT 32 - count(*) FROM outbox", 32, 10)
+        .await;
     d.kill();
     env.cleanup().await;
 }
 
 #[tokio::test]
-async fn a_redelivered_or_republished_lead_is_acked_without_a_second_decision_event_or_rotation_step() {
+async fn a_redelivered_or_republished_lead_is_acked_without_a_second_decision_event_or_rotation_step()
+ {
     let yaml = "pools:\n  p: {strategy: round_robin, members: [a, b]}\nrules:\n  - {name: all, assign: {pool: p}}\n";
     let mut env = Env::new(Some(yaml)).await;
     let events_q = env.bind_events().await;
@@ -82,21 +114,44 @@ async fn a_redelivered_or_republished_lead_is_acked_without_a_second_decision_ev
     d.wait_ready().await;
     env.publish(&[lead_json("dup-1", "")]).await;
     env.wait_count("SELECT count(*) FROM leads", 1, 15).await;
-    env.publish(&[lead_json("dup-1", ""), lead_json("dup-1", ""), lead_json("next", "")]).await;
+    env.publish(&[
+        lead_json("dup-1", ""),
+        lead_json("dup-1", ""),
+        lead_json("next", ""),
+    ])
+    .await;
     env.wait_count("SELECT count(*) FROM leads", 2, 15).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(env.count("SELECT count(*) FROM routing_decisions WHERE lead_id = 'dup-1'").await, 1);
+    assert_eq!(
+        env.count("SELECT count(*) FROM routing_decisions WHERE lead_id = 'dup-1'")
+            .await,
+        1
+    );
     let owners: Vec<(String, String)> =
-        sqlx::query_as("SELECT lead_id, owner_id FROM leads ORDER BY lead_id").fetch_all(&mut env.conn().await).await.unwrap();
-    assert_eq!(owners, vec![("dup-1".into(), "a".into()), ("next".into(), "b".into())], "no rotation step for duplicates");
+        sqlx::query_as("SELECT lead_id, owner_id FROM leads ORDER BY lead_id")
+            .fetch_all(&mut env.conn().await)
+            .await
+            .unwrap();
+    assert_eq!(
+        owners,
+        vec![("dup-1".into(), "a".into()), ("next".into(), "b".into())],
+        "no rotation step for duplicates"
+    );
     let mut events = 0;
     while env.amqp.get(&events_q).await.is_some() {
         events += 1;
     }
     assert_eq!(events, 2, "one event per decision");
-    assert_eq!(env.amqp.ready(&env.amqp.names.inbound.clone()).await, 0, "duplicates are acked");
+    assert_eq!(
+        env.amqp.ready(&env.amqp.names.inbound.clone()).await,
+        0,
+        "duplicates are acked"
+    );
     let metrics = d.get("/metrics").unwrap().1;
-    assert!(metrics.contains("leadrouter_leads_duplicate_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("leadrouter_leads_duplicate_total 2"),
+        "{metrics}"
+    );
     d.kill();
     env.cleanup().await;
 }
@@ -106,21 +161,43 @@ async fn every_kind_of_malformed_message_is_dead_lettered_unchanged_with_its_rea
     let mut env = Env::new(None).await;
     let mut d = env.spawn();
     d.wait_ready().await;
-    let deep = format!("{{\"id\":\"deep\",\"x\":{}{}}}", "[".repeat(100), "]".repeat(100));
+    let deep = format!(
+        "{{\"id\":\"deep\",\"x\":{}{}}}",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
     let huge = format!("{{\"id\":\"huge\",\"x\":\"{}\"}}", "a".repeat(300 * 1024));
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"not json at all".to_vec(), "invalid_json"),
         (b"[1,2,3]".to_vec(), "not_an_object"),
         (b"{\"source\":\"web_form\"}".to_vec(), "invalid_id"),
-        (format!("{{\"id\":\"{}\"}}", "x".repeat(129)).into_bytes(), "invalid_id"),
-        (b"{\"id\":\"t1\",\"contact\":\"bob\"}".to_vec(), "wrong_field_type"),
-        (b"{\"id\":\"t2\",\"received_at\":\"yesterday\"}".to_vec(), "wrong_field_type"),
+        (
+            format!("{{\"id\":\"{}\"}}", "x".repeat(129)).into_bytes(),
+            "invalid_id",
+        ),
+        (
+            b"{\"id\":\"t1\",\"contact\":\"bob\"}".to_vec(),
+            "wrong_field_type",
+        ),
+        (
+            b"{\"id\":\"t2\",\"received_at\":\"yesterday\"}".to_vec(),
+            "wrong_field_type",
+        ),
         (deep.into_bytes(), "too_deep"),
         (huge.into_bytes(), "too_large"),
         (b"{\"id\":\"t3\",\"a\":1,\"a\":2}".to_vec(), "duplicate_key"),
-        (b"{\"id\":\"t4\",\"name\":\"nul\\u0000here\"}".to_vec(), "nul_character"),
-        (b"{\"id\":\"t5\",\"price\":123456789012345678901234567890}".to_vec(), "inexact_number"),
-        (b"{\"id\":\"t6\",\"name\":\"\xff\xfe\"}".to_vec(), "invalid_utf8"),
+        (
+            b"{\"id\":\"t4\",\"name\":\"nul\\u0000here\"}".to_vec(),
+            "nul_character",
+        ),
+        (
+            b"{\"id\":\"t5\",\"price\":123456789012345678901234567890}".to_vec(),
+            "inexact_number",
+        ),
+        (
+            b"{\"id\":\"t6\",\"name\":\"\xff\xfe\"}".to_vec(),
+            "invalid_utf8",
+        ),
     ];
     for (body, _) in &cases {
         env.publish_raw(body).await;
@@ -138,7 +215,9 @@ async fn every_kind_of_malformed_message_is_dead_lettered_unchanged_with_its_rea
                     .inner()
                     .get("x-leadrouter-error")
                     .map(|v| match v {
-                        lapin::types::AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                        lapin::types::AMQPValue::LongString(s) => {
+                            String::from_utf8_lossy(s.as_bytes()).into_owned()
+                        }
                         other => format!("{other:?}"),
                     })
                     .unwrap_or_default();
@@ -150,11 +229,20 @@ async fn every_kind_of_malformed_message_is_dead_lettered_unchanged_with_its_rea
     assert_eq!(got.len(), cases.len(), "every bad message is dead-lettered");
     for ((body, label), (dl_body, reason)) in cases.iter().zip(&got) {
         assert_eq!(dl_body, body, "body unchanged");
-        assert!(reason.starts_with(label), "reason {reason:?} should start with {label}");
+        assert!(
+            reason.starts_with(label),
+            "reason {reason:?} should start with {label}"
+        );
     }
-    assert!(matches!(d.get("/readyz"), Some((200, _))), "still running and ready");
+    assert!(
+        matches!(d.get("/readyz"), Some((200, _))),
+        "still running and ready"
+    );
     let metrics = d.get("/metrics").unwrap().1;
-    assert!(metrics.contains("leadrouter_leads_rejected_total{reason=\"invalid_id\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("leadrouter_leads_rejected_total{reason=\"invalid_id\"} 2"),
+        "{metrics}"
+    );
     d.kill();
     env.cleanup().await;
 }
@@ -168,18 +256,35 @@ async fn two_instances_on_one_queue_deal_one_fair_rotation() {
     d1.wait_ready().await;
     d2.wait_ready().await;
     let n = 600;
-    let lines: Vec<String> = (0..n).map(|i| lead_json(&format!("fair-{i}"), "")).collect();
+    let lines: Vec<String> = (0..n)
+        .map(|i| lead_json(&format!("fair-{i}"), ""))
+        .collect();
     env.publish(&lines).await;
     env.wait_count("SELECT count(*) FROM leads", n, 30).await;
     let counts: Vec<(String, i64)> =
-        sqlx::query_as("SELECT owner_id, count(*) FROM leads GROUP BY owner_id ORDER BY owner_id").fetch_all(&mut env.conn().await).await.unwrap();
+        sqlx::query_as("SELECT owner_id, count(*) FROM leads GROUP BY owner_id ORDER BY owner_id")
+            .fetch_all(&mut env.conn().await)
+            .await
+            .unwrap();
     let c: Vec<i64> = counts.iter().map(|(_, n)| *n).collect();
     assert_eq!(c.len(), 3, "{counts:?}");
-    assert!(c.iter().max().unwrap() - c.iter().min().unwrap() <= 1, "{counts:?}");
+    assert!(
+        c.iter().max().unwrap() - c.iter().min().unwrap() <= 1,
+        "{counts:?}"
+    );
     assert_eq!(env.count("SELECT count(*) FROM routing_decisions").await, n);
     // Both instances did some of the work.
     let consumed = |d: &common::daemon::Daemon| {
-        d.get("/metrics").unwrap().1.lines().find_map(|l| l.strip_prefix("leadrouter_leads_consumed_total ")?.parse::<u64>().ok()).unwrap_or(0)
+        d.get("/metrics")
+            .unwrap()
+            .1
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("leadrouter_leads_consumed_total ")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
     };
     let (c1, c2) = (consumed(&d1), consumed(&d2));
     assert_eq!(c1 + c2, n as u64);
@@ -194,18 +299,26 @@ async fn sigterm_drains_commits_and_exits_zero_then_nothing_is_lost() {
     let mut d = env.spawn();
     d.wait_ready().await;
     let n = 3000;
-    let lines: Vec<String> = (0..n).map(|i| lead_json(&format!("drain-{i}"), "")).collect();
+    let lines: Vec<String> = (0..n)
+        .map(|i| lead_json(&format!("drain-{i}"), ""))
+        .collect();
     env.publish(&lines).await;
     env.wait_count("SELECT count(*) FROM leads", 1, 15).await;
     let started = std::time::Instant::now();
-    let status = d.terminate(Duration::from_secs(10)).unwrap_or_else(|| panic!("no exit within 10 s:\n{}", d.log_text()));
+    let status = d
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no exit within 10 s:\n{}", d.log_text()));
     assert!(status.success(), "exit status {status}:\n{}", d.log_text());
     assert!(started.elapsed() < Duration::from_secs(10));
     // Whatever the first instance held was committed and acked, or is redelivered now.
     let mut d2 = env.spawn();
     d2.wait_ready().await;
     env.wait_count("SELECT count(*) FROM leads", n, 30).await;
-    assert_eq!(env.count("SELECT count(*) FROM routing_decisions").await, n, "each lead decided exactly once");
+    assert_eq!(
+        env.count("SELECT count(*) FROM routing_decisions").await,
+        n,
+        "each lead decided exactly once"
+    );
     d2.kill();
     env.cleanup().await;
 }
@@ -218,7 +331,11 @@ async fn health_readiness_and_every_spec_metric_are_served() {
     assert_eq!(d.get("/healthz").map(|r| r.0), Some(200));
     let (code, body) = d.get("/readyz").unwrap();
     assert_eq!(code, 200, "{body}");
-    env.publish(&[lead_json("m-1", ""), "{\"id\":\"m-2\",\"source\":\"import\",\"attributes\":{\"previous_agent\":7}}".into()]).await;
+    env.publish(&[
+        lead_json("m-1", ""),
+        "{\"id\":\"m-2\",\"source\":\"import\",\"attributes\":{\"previous_agent\":7}}".into(),
+    ])
+    .await;
     env.publish_raw(b"oops").await;
     env.wait_count("SELECT count(*) FROM leads", 2, 15).await;
     tokio::time::sleep(Duration::from_secs(3)).await; // gauges refresh every 2 s
@@ -242,6 +359,60 @@ async fn health_readiness_and_every_spec_metric_are_served() {
     ] {
         assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
     }
+    d.kill();
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failing_commit_is_retried_unacked_readiness_drops_and_nothing_is_lost() {
+    let mut env = Env::new(None).await;
+    let mut d = env.spawn();
+    d.wait_ready().await;
+    env.publish(&[lead_json("before", "")]).await;
+    env.wait_count("SELECT count(*) FROM leads", 1, 15).await;
+    // Break the write path without stopping PostgreSQL (pings still succeed).
+    sqlx::query("ALTER TABLE routing_decisions RENAME TO routing_decisions_away")
+        .execute(&mut env.conn().await)
+        .await
+        .unwrap();
+    let lines: Vec<String> = (0..50)
+        .map(|i| lead_json(&format!("during-{i}"), ""))
+        .collect();
+    env.publish(&lines).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut dropped = false;
+    while std::time::Instant::now() < deadline {
+        if matches!(d.get("/readyz"), Some((503, b)) if b.contains("commits: failing")) {
+            dropped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        dropped,
+        "/readyz drops while commits fail:\n{}",
+        d.log_text()
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM leads").await,
+        1,
+        "nothing partial was written"
+    );
+    sqlx::query("ALTER TABLE routing_decisions_away RENAME TO routing_decisions")
+        .execute(&mut env.conn().await)
+        .await
+        .unwrap();
+    env.wait_count("SELECT count(*) FROM leads", 51, 20).await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM routing_decisions").await,
+        51
+    );
+    d.wait_ready().await;
+    let metrics = d.get("/metrics").unwrap().1;
+    assert!(
+        metrics.contains("leadrouter_batch_retries_total"),
+        "{metrics}"
+    );
     d.kill();
     env.cleanup().await;
 }

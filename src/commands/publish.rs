@@ -6,7 +6,11 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub async fn run(config: &Config, leads: Option<&Path>, err: &mut impl Write) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    config: &Config,
+    leads: Option<&Path>,
+    err: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
     let settings = config.broker_settings();
     let summary = match leads {
         Some(p) if p.as_os_str() != "-" => {
@@ -21,6 +25,10 @@ pub async fn run(config: &Config, leads: Option<&Path>, err: &mut impl Write) ->
         }
         _ => publish_lines(&settings, tokio::io::BufReader::new(tokio::io::stdin())).await?,
     };
-    writeln!(err, "published {} lead(s) to queue {}", summary.published, config.amqp.queue)?;
+    writeln!(
+        err,
+        "published {} lead(s) to queue {}",
+        summary.published, config.amqp.queue
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ mod gauges;
 mod pipeline;
 mod relay;
 mod reload;
+mod sweeper;
 
 use crate::broker;
 use crate::config::Config;
@@ -34,7 +35,10 @@ const SHUTDOWN_DB_PATIENCE: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("invalid broker settings: {0}")]
@@ -58,9 +62,16 @@ pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
 
     let listener = http::bind(config.http.listen)
         .await
-        .map_err(|source| StartError::Listen { addr: config.http.listen, source })?;
+        .map_err(|source| StartError::Listen {
+            addr: config.http.listen,
+            source,
+        })?;
     tracing::info!(addr = %config.http.listen, "serving /metrics /healthz /readyz");
-    tracker.spawn(http::serve(listener, http::router(metrics.clone(), readiness.clone()), stop_background.clone()));
+    tracker.spawn(http::serve(
+        listener,
+        http::router(metrics.clone(), readiness.clone()),
+        stop_background.clone(),
+    ));
     tracker.spawn(upkeep(metrics, stop_background.clone()));
     tracker.spawn(watch_signals(shutdown.clone()));
 
@@ -73,13 +84,38 @@ pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
     settings.validate()?;
     let broker_cancel = CancellationToken::new();
     let (broker, consumer) = broker::start(settings, broker_cancel.clone());
-    tracker.spawn(track_broker_health(broker.health(), readiness.clone(), stop_background.clone()));
-    tracker.spawn(gauges::run(store.clone(), readiness.clone(), stop_background.clone()));
-    tracker.spawn(reload::run(config.rules.path.clone(), config.rules.watch, rules_tx, stop_background.clone()));
+    tracker.spawn(track_broker_health(
+        broker.health(),
+        readiness.clone(),
+        stop_background.clone(),
+    ));
+    tracker.spawn(gauges::run(
+        store.clone(),
+        readiness.clone(),
+        stop_background.clone(),
+    ));
+    tracker.spawn(reload::run(
+        config.rules.path.clone(),
+        config.rules.watch,
+        rules_tx,
+        stop_background.clone(),
+    ));
 
     let (relay_tx, relay_rx) = mpsc::channel(256);
-    let relay = relay::Relay { store: store.clone(), publisher: broker.event_publisher(), events: relay_rx };
+    let relay = relay::Relay {
+        store: store.clone(),
+        publisher: broker.event_publisher(),
+        events: relay_rx,
+    };
     let relay_task = tracker.spawn(relay.run());
+    // Stops at the shutdown signal, so its sender is gone when the relay drains.
+    tracker.spawn(sweeper::run(
+        store.clone(),
+        config.alerts.unassigned_after,
+        config.alerts.sweep_every,
+        relay_tx.clone(),
+        shutdown.clone(),
+    ));
     let pipeline = pipeline::Pipeline {
         consumer,
         acker: broker.acker(),
@@ -145,7 +181,11 @@ async fn connect_store(config: &Config, readiness: &Readiness) -> Result<Store, 
     }
 }
 
-async fn track_broker_health(mut health: watch::Receiver<bool>, readiness: Arc<Readiness>, stop: CancellationToken) {
+async fn track_broker_health(
+    mut health: watch::Receiver<bool>,
+    readiness: Arc<Readiness>,
+    stop: CancellationToken,
+) {
     loop {
         let up = *health.borrow_and_update();
         readiness.set_broker(up);
@@ -157,7 +197,10 @@ async fn track_broker_health(mut health: watch::Receiver<bool>, readiness: Arc<R
 }
 
 async fn watch_signals(shutdown: CancellationToken) {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot listen for SIGTERM/SIGINT");
         return;
     };

@@ -80,10 +80,15 @@ impl Pipeline {
         }
         match self.acker.ack(&delivered).await {
             Ok(report) if report.stale > 0 => {
-                tracing::info!(stale = report.stale, "acks after a reconnect skipped; those messages are redelivered and recognised as duplicates");
+                tracing::info!(
+                    stale = report.stale,
+                    "acks after a reconnect skipped; those messages are redelivered and recognised as duplicates"
+                );
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "ack failed; the messages will be redelivered and recognised as duplicates"),
+            Err(e) => {
+                tracing::warn!(error = %e, "ack failed; the messages will be redelivered and recognised as duplicates")
+            }
         }
         for d in &delivered {
             telemetry::decision_latency(d.received_at.elapsed());
@@ -100,13 +105,17 @@ impl Pipeline {
             let started = Instant::now();
             let result = self
                 .store
-                .route_batch(leads, rules.hash(), rules.least_loaded_agents(), rules.pool_names(), |lead, state| {
-                    decide(&rules, lead, state)
-                })
+                .route_batch(
+                    leads,
+                    rules.hash(),
+                    rules.least_loaded_agents(),
+                    rules.pool_names(),
+                    |lead, state| decide(&rules, lead, state),
+                )
                 .await;
             match result {
                 Ok(outcome) => {
-                    self.readiness.set_database(true);
+                    self.readiness.set_commits(true);
                     let duplicates = outcome.duplicates();
                     for (lead, o) in leads.iter().zip(&outcome.leads) {
                         match o {
@@ -116,11 +125,15 @@ impl Pipeline {
                             LeadOutcome::Duplicate => telemetry::lead_duplicate(lead.id.as_str()),
                         }
                     }
-                    telemetry::batch_committed(leads.len() - duplicates, duplicates, started.elapsed());
+                    telemetry::batch_committed(
+                        leads.len() - duplicates,
+                        duplicates,
+                        started.elapsed(),
+                    );
                     return Some(outcome.events);
                 }
                 Err(e) => {
-                    self.readiness.set_database(false);
+                    self.readiness.set_commits(false);
                     attempt += 1;
                     telemetry::batch_retry(&e, attempt, wait);
                     tokio::select! {

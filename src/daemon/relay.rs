@@ -63,7 +63,11 @@ impl Relay {
     async fn publish(&mut self, events: &[OutboxEvent], claimed: bool) {
         let outbound: Vec<OutboundEvent> = events
             .iter()
-            .map(|e| OutboundEvent { event_id: e.event_id, routing_key: e.routing_key.clone(), body: e.body_bytes() })
+            .map(|e| OutboundEvent {
+                event_id: e.event_id,
+                routing_key: e.routing_key.clone(),
+                body: e.body_bytes(),
+            })
             .collect();
         let confirmed = match self.publisher.publish_batch(&outbound).await {
             Ok(ids) => ids,
@@ -77,7 +81,11 @@ impl Relay {
             tracing::warn!(error = %e, "confirmed events not removed from the outbox; they will be published again");
         }
         if claimed && confirmed.len() < events.len() {
-            let left: Vec<_> = events.iter().map(|e| e.event_id).filter(|id| !confirmed.contains(id)).collect();
+            let left: Vec<_> = events
+                .iter()
+                .map(|e| e.event_id)
+                .filter(|id| !confirmed.contains(id))
+                .collect();
             let _ = self.store.release_events(&left).await;
         }
     }

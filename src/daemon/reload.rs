@@ -67,7 +67,12 @@ pub async fn run(path: PathBuf, watch: bool, rules: RulesTx, cancel: Cancellatio
                     tracing::debug!("rules files touched but unchanged");
                     continue;
                 }
-                tracing::info!(old = current.hash(), new = new.ruleset.hash(), ?trigger, "rules reloaded");
+                tracing::info!(
+                    old = current.hash(),
+                    new = new.ruleset.hash(),
+                    ?trigger,
+                    "rules reloaded"
+                );
                 for w in &new.warnings {
                     tracing::warn!(warning = %w, "rules warning");
                 }
@@ -94,10 +99,18 @@ pub async fn run(path: PathBuf, watch: bool, rules: RulesTx, cancel: Cancellatio
 
 /// Watches the directories holding the rules and scripts (not the files: editors
 /// replace files, and Kubernetes swaps a `..data` symlink beside them).
-fn start_watcher(files: &[PathBuf], tx: mpsc::UnboundedSender<Trigger>) -> Option<notify::RecommendedWatcher> {
+fn start_watcher(
+    files: &[PathBuf],
+    tx: mpsc::UnboundedSender<Trigger>,
+) -> Option<notify::RecommendedWatcher> {
     let dirs: BTreeSet<PathBuf> = files
         .iter()
-        .map(|f| f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf())
+        .map(|f| {
+            f.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf()
+        })
         .collect();
     let handler = move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res

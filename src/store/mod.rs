@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod alerts;
 mod batch;
 mod migrate;
 pub mod outbox;

@@ -30,10 +30,20 @@ impl Env {
             Some(y) => std::fs::write(&rules, y).unwrap(),
             None => {
                 std::fs::copy(root.join("rules/routing.yaml"), &rules).unwrap();
-                std::fs::copy(root.join("rules/scripts/custom.rhai"), rules_dir.join("scripts/custom.rhai")).unwrap();
+                std::fs::copy(
+                    root.join("rules/scripts/custom.rhai"),
+                    rules_dir.join("scripts/custom.rhai"),
+                )
+                .unwrap();
             }
         }
-        Env { db: TestDb::unique(), amqp: Fixture::new().await, dir, rules, spawned: 0 }
+        Env {
+            db: TestDb::unique(),
+            amqp: Fixture::new().await,
+            dir,
+            rules,
+            spawned: 0,
+        }
     }
 
     /// Writes a config for one instance (its own HTTP port) and starts the daemon.
@@ -41,7 +51,10 @@ impl Env {
         self.spawned += 1;
         let port = free_port();
         let n = &self.amqp.names;
-        let config = self.dir.path().join(format!("leadrouter-{}.yaml", self.spawned));
+        let config = self
+            .dir
+            .path()
+            .join(format!("leadrouter-{}.yaml", self.spawned));
         let yaml = format!(
             "amqp:\n  url: {amqp}\n  queue: {q}\n  dead_letter_queue: {dlq}\n  events_exchange: {ex}\n  prefetch: 256\ndatabase:\n  url: {db}\nrules:\n  path: rules/routing.yaml\nhttp:\n  listen: 127.0.0.1:{port}\nalerts:\n  unassigned_after: 24h\n  sweep_every: 1s\nlogging:\n  level: info,leadrouter=debug\n",
             amqp = super::amqp::url(),
@@ -61,18 +74,36 @@ impl Env {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("leadrouter run starts");
-        Daemon { child: Some(child), port, log }
+        Daemon {
+            child: Some(child),
+            port,
+            log,
+        }
     }
 
     /// Declares the events exchange and a queue bound to it with `#`, to see every event.
     pub async fn bind_events(&mut self) -> String {
         let queue = format!("{}.events-seen", self.amqp.names.inbound);
         let ch = &self.amqp.channel;
-        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-        ch.exchange_declare(self.amqp.names.events_exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
-            .await
-            .expect("declare events exchange");
-        ch.queue_declare(queue.as_str().into(), QueueDeclareOptions::default(), FieldTable::default()).await.expect("declare");
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.exchange_declare(
+            self.amqp.names.events_exchange.as_str().into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare events exchange");
+        ch.queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare");
         ch.queue_bind(
             queue.as_str().into(),
             self.amqp.names.events_exchange.as_str().into(),
@@ -87,12 +118,20 @@ impl Env {
     }
 
     pub async fn publish(&self, bodies: &[String]) {
-        self.amqp.publish_all(&self.amqp.names.inbound, bodies).await;
+        self.amqp
+            .publish_all(&self.amqp.names.inbound, bodies)
+            .await;
     }
 
     pub async fn publish_raw(&self, body: &[u8]) {
         let inbound = self.amqp.names.inbound.clone();
-        self.amqp.publish(&inbound, body, BasicProperties::default().with_delivery_mode(2)).await;
+        self.amqp
+            .publish(
+                &inbound,
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await;
     }
 
     pub async fn conn(&self) -> sqlx::PgConnection {
@@ -101,7 +140,10 @@ impl Env {
 
     pub async fn count(&self, sql: &str) -> i64 {
         let mut c = self.conn().await;
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut c).await.expect(sql);
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut c)
+            .await
+            .expect(sql);
         n
     }
 
@@ -110,8 +152,11 @@ impl Env {
         let deadline = Instant::now() + Duration::from_secs(secs);
         let mut last = -1;
         while Instant::now() < deadline {
-            if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&self.db.url).await {
-                let r: Result<i64, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut c).await;
+            if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&self.db.url).await
+            {
+                let r: Result<i64, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(&mut c)
+                    .await;
                 if let Ok(n) = r {
                     last = n;
                     if n >= want {
@@ -142,7 +187,11 @@ impl Daemon {
     pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("daemon exited early ({status}):\n{}", self.log_text());
             }
             if matches!(self.get("/readyz"), Some((200, _))) {
@@ -157,17 +206,28 @@ impl Daemon {
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
         let mut buf = String::new();
         s.read_to_string(&mut buf).ok()?;
         let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = buf
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         Some((status, body))
     }
 
     pub fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().expect("running").id().to_string();
-        let ok = Command::new("kill").args([&format!("-{sig}"), &pid]).status().expect("kill").success();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .expect("kill")
+            .success();
         assert!(ok, "kill -{sig} {pid}");
     }
 

@@ -1,0 +1,203 @@
+//! Day-to-day operations on a running daemon: unassigned alerts, hot reload.
+mod common;
+use common::daemon::{Env, lead_json};
+use serde_json::Value;
+use std::time::Duration;
+
+async fn drain(env: &Env, queue: &str, settle: Duration) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut quiet_since = std::time::Instant::now();
+    while quiet_since.elapsed() < settle {
+        match env.amqp.get(queue).await {
+            Some(m) => {
+                out.push((
+                    m.delivery.routing_key.to_string(),
+                    serde_json::from_slice(&m.delivery.data).unwrap(),
+                ));
+                quiet_since = std::time::Instant::now();
+            }
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_ownerless_lead_alerts_exactly_once_across_two_instances_and_a_restart() {
+    let yaml = "rules:\n  - {name: office, when: {source: web_form}, assign: {queue: office-sf}}\n  - {name: own, assign: {agent: zed}}\n";
+    let mut env = Env::new(Some(yaml)).await;
+    let events_q = env.bind_events().await;
+    let mut d1 = env.spawn();
+    let mut d2 = env.spawn();
+    d1.wait_ready().await;
+    d2.wait_ready().await;
+    let old = r#","received_at":"2020-01-01T00:00:00Z""#;
+    env.publish(&[
+        lead_json("old-queued-1", old),
+        lead_json("old-queued-2", old),
+        r#"{"id":"old-owned","source":"api","received_at":"2020-01-01T00:00:00Z"}"#.to_owned(),
+        lead_json("fresh-queued", ""),
+    ])
+    .await;
+    env.wait_count("SELECT count(*) FROM unassigned_alerts", 2, 15)
+        .await;
+    // Several sweeps of both instances later, still once per lead.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    d1.kill();
+    let mut d3 = env.spawn();
+    d3.wait_ready().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let alerts: Vec<(String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT lead_id, unassigned_since FROM unassigned_alerts ORDER BY lead_id")
+            .fetch_all(&mut env.conn().await)
+            .await
+            .unwrap();
+    let ids: Vec<&str> = alerts.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["old-queued-1", "old-queued-2"],
+        "owned and fresh leads raise nothing"
+    );
+    assert_eq!(
+        alerts[0].1.to_rfc3339(),
+        "2020-01-01T00:00:00+00:00",
+        "the spell starts at received_at"
+    );
+    let events = drain(&env, &events_q, Duration::from_secs(2)).await;
+    let alert_events: Vec<&Value> = events
+        .iter()
+        .filter(|(k, _)| k == "lead.alert.unassigned")
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(alert_events.len(), 2, "{events:?}");
+    for e in alert_events {
+        assert_eq!(e["actor"], "sweeper");
+        assert_eq!(e["status"], "queued");
+        assert_eq!(e["queue"], "office-sf");
+        let since =
+            chrono::DateTime::parse_from_rfc3339(e["unassigned_since"].as_str().unwrap()).unwrap();
+        assert_eq!(since.timestamp(), 1_577_836_800, "2020-01-01T00:00:00Z");
+    }
+    let total: u64 = [&d2, &d3]
+        .iter()
+        .map(|d| {
+            d.get("/metrics")
+                .unwrap()
+                .1
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("leadrouter_unassigned_alerts_total ")?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(total <= 2, "alerts counted once: {total}");
+    d2.kill();
+    d3.kill();
+    env.cleanup().await;
+}
+
+fn decided_queue_and_hash(
+    rows: &[(String, Option<String>, Option<String>)],
+    id: &str,
+) -> (Option<String>, Option<String>) {
+    let r = rows
+        .iter()
+        .find(|r| r.0 == id)
+        .unwrap_or_else(|| panic!("{id} decided"));
+    (r.1.clone(), r.2.clone())
+}
+
+#[tokio::test]
+async fn rules_reload_on_change_and_sighup_and_a_bad_file_leaves_the_old_rules_routing() {
+    let rules_a = "rules:\n  - {name: a, assign: {queue: qa}}\n";
+    let mut env = Env::new(Some(rules_a)).await;
+    let mut d = env.spawn();
+    d.wait_ready().await;
+    let hash_of = |yaml: &str| {
+        leadrouter::rules::Ruleset::from_source(yaml, std::path::Path::new("x"))
+            .unwrap()
+            .ruleset
+            .hash()
+            .to_owned()
+    };
+    env.publish(&[lead_json("r1", "")]).await;
+    env.wait_count("SELECT count(*) FROM leads", 1, 15).await;
+
+    // A good change to the file is picked up by the watcher.
+    let rules_b = "rules:\n  - {name: b, assign: {queue: qb}}\n";
+    std::fs::write(&env.rules, rules_b).unwrap();
+    wait_metric(&d, "leadrouter_rules_reloads_total{result=\"ok\"} 1").await;
+    env.publish(&[lead_json("r2", "")]).await;
+    env.wait_count("SELECT count(*) FROM leads", 2, 15).await;
+
+    // A bad file is refused; the last good rules keep routing.
+    std::fs::write(
+        &env.rules,
+        "rules:\n  - {name: c, assign: {pool: nowhere}}\n",
+    )
+    .unwrap();
+    wait_metric(&d, "leadrouter_rules_reloads_total{result=\"error\"} 1").await;
+    env.publish(&[lead_json("r3", "")]).await;
+    env.wait_count("SELECT count(*) FROM leads", 3, 15).await;
+    assert!(
+        d.log_text().contains("rules reload refused"),
+        "the refusal is logged"
+    );
+    assert!(matches!(d.get("/readyz"), Some((200, _))));
+
+    // SIGHUP reloads (here: the file fixed while the watcher is told nothing new).
+    let rules_c = "rules:\n  - {name: c, assign: {queue: qc}}\n";
+    std::fs::write(&env.rules, rules_c).unwrap();
+    d.signal("HUP");
+    wait_metric(&d, "leadrouter_rules_reloads_total{result=\"ok\"}").await;
+    wait_metric(
+        &d,
+        &format!("leadrouter_ruleset_info{{hash=\"{}\"}} 1", hash_of(rules_c)),
+    )
+    .await;
+    env.publish(&[lead_json("r4", "")]).await;
+    env.wait_count("SELECT count(*) FROM leads", 4, 15).await;
+
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT d.lead_id, d.queue, d.ruleset FROM routing_decisions d")
+            .fetch_all(&mut env.conn().await)
+            .await
+            .unwrap();
+    assert_eq!(
+        decided_queue_and_hash(&rows, "r1"),
+        (Some("qa".into()), Some(hash_of(rules_a)))
+    );
+    assert_eq!(
+        decided_queue_and_hash(&rows, "r2"),
+        (Some("qb".into()), Some(hash_of(rules_b)))
+    );
+    assert_eq!(
+        decided_queue_and_hash(&rows, "r3"),
+        (Some("qb".into()), Some(hash_of(rules_b))),
+        "bad rules refused"
+    );
+    assert_eq!(
+        decided_queue_and_hash(&rows, "r4"),
+        (Some("qc".into()), Some(hash_of(rules_c)))
+    );
+    d.kill();
+    env.cleanup().await;
+}
+
+async fn wait_metric(d: &common::daemon::Daemon, needle: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if d.get("/metrics").is_some_and(|(_, m)| m.contains(needle)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "metrics never showed {needle}:\n{}\n{}",
+        d.get("/metrics").map(|m| m.1).unwrap_or_default(),
+        d.log_text()
+    );
+}
