@@ -77,7 +77,9 @@ pub fn cli(db: &TestDb, args: &[&str]) -> Output {
 /// Runs `leadrouter ARGS` with the environment `setup` gives it.
 pub fn cli_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadrouter"));
+    // Not the repository: its sample rules must not stand in for the default path.
     cmd.args(args)
+        .current_dir(std::env::temp_dir())
         .env_remove("DATABASE_URL")
         .env_remove("LEADROUTER_DATABASE__URL")
         .env_remove("LEADROUTER_RULES__PATH")

@@ -11,7 +11,7 @@ pub use report::{
 
 use super::admin::{CmdError, DbArgs, connect, finish, load_config, load_rules};
 use crate::config::{format_duration, parse_duration};
-use crate::routing::decide;
+use crate::routing::{MemoryState, decide};
 use crate::rules::Ruleset;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -72,6 +72,10 @@ pub struct Replay {
     /// The rules file replayed with, and its hash (as in `routing_decisions.ruleset`).
     pub rules: String,
     pub ruleset: String,
+    /// The rules in force (the config's `rules.path`) every lead was also decided
+    /// with, to tell this file's changes from the others; `null` when replaying the
+    /// rules in force themselves, or when they could not be loaded.
+    pub rules_in_force: Option<RulesInForce>,
     /// Today's agents the replay decided with.
     pub halted: Vec<String>,
     pub inactive: Vec<String>,
@@ -79,6 +83,12 @@ pub struct Replay {
     pub skipped: Skipped,
     #[serde(flatten)]
     pub findings: Findings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RulesInForce {
+    pub rules: String,
+    pub ruleset: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -89,27 +99,52 @@ pub struct Skipped {
     pub undecided: u64,
 }
 
-/// Replays the window with `rs`: the library entry point (no output).
-pub async fn replay(store: &Store, rs: &Ruleset, since: &Since) -> Result<Replay, StoreError> {
-    let pools: Vec<String> = rs.pools().map(|p| p.name.clone()).collect();
+/// Replays the window with `rs`: the library entry point (no output). With
+/// `in_force` (the rules in force, when `rs` is another file), every lead is also
+/// decided with those, from the same snapshot, to attribute each change.
+pub async fn replay(
+    store: &Store,
+    rs: &Ruleset,
+    in_force: Option<&Ruleset>,
+    since: &Since,
+) -> Result<Replay, StoreError> {
+    let in_force = in_force.filter(|f| f.hash() != rs.hash());
+    let mut pools: Vec<String> = rs.pools().map(|p| p.name.clone()).collect();
+    let mut least_loaded = rs.least_loaded_agents();
+    if let Some(f) = in_force {
+        pools.extend(f.pools().map(|p| p.name.clone()));
+        least_loaded.extend(f.least_loaded_agents());
+    }
+    pools.sort();
+    pools.dedup();
+    least_loaded.sort();
+    least_loaded.dedup();
+
     let mut tally = Tally::default();
+    // The rules in force step their own copy of the snapshot: each set of rules sees
+    // rotations and loads as its own decisions left them.
+    let mut in_force_state: Option<MemoryState> = None;
     let window = store
-        .replay_window(
-            since.duration,
-            &rs.least_loaded_agents(),
-            &pools,
-            |r, state| {
-                let decision = decide(rs, &r.lead, state);
-                let by_hand = r.changed_by_hand.then_some(&r.current);
-                tally.add(rs, r.lead.id.as_str(), &r.recorded, &decision, by_hand);
-            },
-        )
+        .replay_window(since.duration, &least_loaded, &pools, |r, state| {
+            let other = in_force.map(|f| {
+                let s = in_force_state.get_or_insert_with(|| state.clone());
+                decide(f, &r.lead, s)
+            });
+            let decision = decide(rs, &r.lead, state);
+            let by_hand = r.changed_by_hand.then_some(&r.current);
+            let id = r.lead.id.as_str();
+            tally.add(rs, id, &r.recorded, &decision, other.as_ref(), by_hand);
+        })
         .await?;
     Ok(Replay {
         since: since.text.clone(),
         window_start: window.start,
         rules: rs.path().display().to_string(),
         ruleset: rs.hash().to_owned(),
+        rules_in_force: in_force.map(|f| RulesInForce {
+            rules: f.path().display().to_string(),
+            ruleset: f.hash().to_owned(),
+        }),
         halted: window.halted,
         inactive: window.inactive,
         skipped: Skipped {
@@ -125,14 +160,35 @@ pub async fn run(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> std::io::Result<ExitCode> {
-    finish(run_inner(args, out).await, err)
+    let result = run_inner(args, out, &mut *err).await;
+    finish(result, err)
 }
 
-async fn run_inner(args: ReplayArgs, out: &mut impl Write) -> Result<ExitCode, CmdError> {
+async fn run_inner(
+    args: ReplayArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<ExitCode, CmdError> {
     let config = load_config(&args.db)?;
     let rs = load_rules(args.rules.as_deref(), &config)?;
+    // Only to attribute changes: replaying works without them (a laptop holding just
+    // the new file), so a failure is a note, not an error.
+    let in_force = match &args.rules {
+        None => None,
+        Some(_) => match load_rules(None, &config) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                writeln!(err, "note: {e}")?;
+                writeln!(
+                    err,
+                    "note: changes are not compared with the rules in force (--config names them)"
+                )?;
+                None
+            }
+        },
+    };
     let store = connect(&config).await?;
-    let result = replay(&store, &rs, &args.since).await?;
+    let result = replay(&store, &rs, in_force.as_ref(), &args.since).await?;
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &result).map_err(std::io::Error::from)?;
         writeln!(out)?;

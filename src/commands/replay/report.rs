@@ -58,6 +58,10 @@ pub struct Transition {
     pub count: u64,
     /// The first leads (in received order) that made it, at most [`EXAMPLES`].
     pub examples: Vec<String>,
+    /// Of `count`, the leads the rules in force would also route this way today: the
+    /// change comes from today's agents (or rules changed since the lead was
+    /// decided), not from the rules replayed. 0 when there is nothing to compare with.
+    pub also_with_rules_in_force: u64,
 }
 
 /// Leads a rule decides before (as recorded) and after (replayed); `left` and
@@ -111,6 +115,9 @@ pub struct Findings {
     pub replayed: u64,
     pub changed: u64,
     pub unchanged: u64,
+    /// Changed leads the rules in force would route the same way today (see
+    /// [`Transition::also_with_rules_in_force`]).
+    pub also_with_rules_in_force: u64,
     /// Most common first; ties in the order first met.
     pub transitions: Vec<Transition>,
     pub by_rule: Vec<RuleCount>,
@@ -129,6 +136,7 @@ pub struct Findings {
 pub struct Tally {
     replayed: u64,
     changed: u64,
+    anyway: u64,
     transitions: Vec<Transition>,
     index: HashMap<(Route, Route), usize>,
     rules: HashMap<Option<String>, RuleCount>,
@@ -141,13 +149,16 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Adds one lead: its recorded router decision, the replayed one, and its state now.
+    /// Adds one lead: its recorded router decision, the replayed one, what the rules in
+    /// force decide today (when replaying other rules), and its state now if an admin
+    /// changed it by hand.
     pub fn add(
         &mut self,
         rs: &Ruleset,
         lead_id: &str,
         recorded: &RecordedDecision,
         replayed: &RoutingDecision,
+        in_force: Option<&RoutingDecision>,
         by_hand: Option<&CurrentState>,
     ) {
         let (from, to) = (Route::of_recorded(recorded), Route::of_decision(replayed));
@@ -165,6 +176,10 @@ impl Tally {
             return;
         }
         self.changed += 1;
+        let anyway = in_force.is_some_and(|d| Route::of_decision(d) == to);
+        if anyway {
+            self.anyway += 1;
+        }
         if from.rule != to.rule {
             self.rules.entry(from.rule.clone()).or_default().left += 1;
             self.rules.entry(to.rule.clone()).or_default().entered += 1;
@@ -188,11 +203,13 @@ impl Tally {
                     to,
                     count: 0,
                     examples: Vec::new(),
+                    also_with_rules_in_force: 0,
                 });
                 self.transitions.len() - 1
             });
         let t = &mut self.transitions[i];
         t.count += 1;
+        t.also_with_rules_in_force += u64::from(anyway);
         push_example(&mut t.examples, lead_id);
     }
 
@@ -245,6 +262,7 @@ impl Tally {
             replayed: self.replayed,
             changed: self.changed,
             unchanged: self.replayed - self.changed,
+            also_with_rules_in_force: self.anyway,
             transitions,
             by_rule: rules,
             by_status,

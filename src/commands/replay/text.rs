@@ -19,6 +19,13 @@ pub fn print(r: &Replay, out: &mut impl Write) -> std::io::Result<()> {
         r.since
     )?;
     writeln!(out, "  with rules {} (ruleset {})", r.rules, r.ruleset)?;
+    if let Some(f) = &r.rules_in_force {
+        writeln!(
+            out,
+            "  compared with the rules in force {} (ruleset {})",
+            f.rules, f.ruleset
+        )?;
+    }
     writeln!(
         out,
         "  and today's agents: halted: {}; offboarded: {}.",
@@ -44,11 +51,35 @@ pub fn print(r: &Replay, out: &mut impl Write) -> std::io::Result<()> {
             100.0 * f.changed as f64 / f.replayed as f64,
             thousands(f.unchanged)
         )?;
+        if r.rules_in_force.is_some() {
+            attribution(r, out)?;
+        }
         writeln!(out)?;
         transitions(r, out)?;
         breakdowns(r, out)?;
     }
     notes(r, out)
+}
+
+/// How many changes are this rules file's doing, and how many would happen anyway.
+fn attribution(r: &Replay, out: &mut impl Write) -> std::io::Result<()> {
+    let f = &r.findings;
+    let anyway = f.also_with_rules_in_force;
+    if anyway == 0 {
+        return writeln!(out, "All of them come from these rules.");
+    }
+    let ours = f.changed - anyway;
+    writeln!(
+        out,
+        "{} of them would change with the rules in force too (today's halted or offboarded \
+         agents, or rules changed since those leads came in): {} from these rules.",
+        thousands(anyway),
+        match ours {
+            0 => "none comes".to_owned(),
+            1 => "1 comes".to_owned(),
+            n => format!("{} come", thousands(n)),
+        }
+    )
 }
 
 fn transitions(r: &Replay, out: &mut impl Write) -> std::io::Result<()> {
@@ -63,7 +94,17 @@ fn transitions(r: &Replay, out: &mut impl Write) -> std::io::Result<()> {
             label(&x.from),
             label(&x.to)
         )?;
-        writeln!(out, "  {:>width$}  e.g. {}", "", x.examples.join(", "))?;
+        let anyway = match x.also_with_rules_in_force {
+            0 => String::new(),
+            n if n == x.count => "  (all also with the rules in force)".to_owned(),
+            n => format!("  ({} also with the rules in force)", thousands(n)),
+        };
+        writeln!(
+            out,
+            "  {:>width$}  e.g. {}{anyway}",
+            "",
+            x.examples.join(", ")
+        )?;
     }
     if t.len() > TRANSITIONS_SHOWN {
         let rest: u64 = t[TRANSITIONS_SHOWN..].iter().map(|x| x.count).sum();
@@ -184,19 +225,24 @@ fn notes(r: &Replay, out: &mut impl Write) -> std::io::Result<()> {
     let m = &f.manual_corrections;
     if m.changed_by_hand > 0 {
         writeln!(out)?;
-        let agreeing = if m.agreeing == 0 {
-            "none of them would go where the admin put them".to_owned()
-        } else {
-            format!(
-                "these rules would send {} of them where the admin put them (e.g. {})",
-                thousands(m.agreeing),
+        let one = m.changed_by_hand == 1;
+        let (was, them) = if one { ("was", "it") } else { ("were", "them") };
+        let agreeing = match m.agreeing {
+            0 => format!("these rules would not send {them} where the admin put {them}"),
+            _ if one => format!(
+                "these rules would send it where the admin put it ({})",
                 m.examples.join(", ")
-            )
+            ),
+            k => format!(
+                "these rules would send {} of them where the admin put them (e.g. {})",
+                thousands(k),
+                m.examples.join(", ")
+            ),
         };
         writeln!(
             out,
-            "Manual corrections: {} of the changed leads were moved by hand after the router decided them; {agreeing}.",
-            thousands(m.changed_by_hand)
+            "Manual corrections: {} {was} moved by hand after the router decided {them}; {agreeing}.",
+            plural(m.changed_by_hand, "changed lead"),
         )?;
     }
     let Skipped {
