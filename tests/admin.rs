@@ -547,7 +547,9 @@ async fn offboard_through_a_pool_deals_fairly_and_moves_the_rotation() {
     );
 
     // Dealt in received order through the rotation, carol skipped as inactive.
-    let dealt: Vec<(String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+    // (lead_id, owner_id, pool, rule)
+    type Dealt = (String, Option<String>, Option<String>, Option<String>);
+    let dealt: Vec<Dealt> = sqlx::query_as(
         "SELECT lead_id, owner_id, pool, rule FROM leads WHERE lead_id LIKE 'C-%' ORDER BY received_at",
     )
     .fetch_all(&mut conn)
