@@ -242,6 +242,12 @@ async fn reassign_to_an_agent_writes_the_lead_a_decision_and_an_event() {
         text.contains("event lead.assigned ") && text.contains("(previous_owner_id: alice)"),
         "{text}"
     );
+    // dave has no row and no leads: allowed (available), but pointed out as a possible typo.
+    assert!(
+        stderr(&o).contains("note: dave has no agents row and no open leads"),
+        "{}",
+        stderr(&o)
+    );
 
     assert_eq!(
         lead_row(&mut conn, "W-1").await,
@@ -860,6 +866,29 @@ async fn leads_show_prints_the_row_and_its_history() {
     );
     assert_eq!(v["alerts"], json!([]));
     db.cleanup().await;
+}
+
+#[test]
+fn an_unreachable_database_is_a_runtime_failure_and_a_bad_config_is_invalid() {
+    let o = cli_with(&["leads", "show", "L-1"], |c| {
+        c.env("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/x");
+    });
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("cannot connect to PostgreSQL at 127.0.0.1:1/x"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
+
+    let files = Files::new();
+    let config = files.write("bad.yaml", "database:\n  ulr: postgres://x\n");
+    let o = cli_with(
+        &["agents", "list", "--config", config.to_str().unwrap()],
+        |_| {},
+    );
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("invalid config file"), "{}", stderr(&o));
 }
 
 #[test]

@@ -119,6 +119,21 @@ pub async fn connect(config: &Config) -> Result<Store, CmdError> {
         .map_err(CmdError::from)
 }
 
+/// Warns (without refusing) when `agent` is nobody the database knows: likely a typo.
+pub async fn warn_if_unknown(
+    store: &Store,
+    agent: &str,
+    err: &mut impl Write,
+) -> Result<(), CmdError> {
+    if !store.agent_known(agent).await? {
+        writeln!(
+            err,
+            "note: {agent} has no agents row and no open leads: check the spelling if that is unexpected."
+        )?;
+    }
+    Ok(())
+}
+
 /// Loads a rules file: `path`, else the config's `rules.path` (those in force).
 pub fn load_rules(path: Option<&Path>, config: &Config) -> Result<Ruleset, CmdError> {
     let path = path.unwrap_or(&config.rules.path);

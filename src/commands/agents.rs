@@ -61,7 +61,7 @@ pub async fn run(
         AgentsCommand::Resume(a) => change(a, Change::Resume, out, err).await,
         AgentsCommand::Reactivate(a) => change(a, Change::Reactivate, out, err).await,
         AgentsCommand::List(a) => list(a, out).await,
-        AgentsCommand::Offboard(a) => offboard::run(a, out).await,
+        AgentsCommand::Offboard(a) => offboard::run(a, out, err).await,
     };
     finish(result, err)
 }

@@ -1,5 +1,7 @@
 //! `leadrouter leads show|reassign|unassign`.
-use super::admin::{ActorArgs, CmdError, DbArgs, connect, finish, load_config, when};
+use super::admin::{
+    ActorArgs, CmdError, DbArgs, connect, finish, load_config, warn_if_unknown, when,
+};
 use super::show;
 use crate::routing::{Availability, LeadStatus};
 use crate::store::{LeadState, ManualTarget, Reassigned};
@@ -136,6 +138,10 @@ async fn change(
     let actor = actor.resolve()?;
     let config = load_config(db)?;
     let store = connect(&config).await?;
+    // Checked before the change, so an agent's first lead does not make them known.
+    if let ManualTarget::Agent(agent) = &target {
+        warn_if_unknown(&store, agent, &mut *err).await?;
+    }
     let done = store.reassign(id, &target, &actor, note.as_deref()).await?;
     report(&done, &actor, note.as_deref(), out, err)?;
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,7 @@
 //! `leadrouter agents offboard ID --to AGENT | --pool POOL`.
-use super::admin::{ActorArgs, CmdError, DbArgs, connect, load_config, load_rules, plural, when};
+use super::admin::{
+    ActorArgs, CmdError, DbArgs, connect, load_config, load_rules, plural, warn_if_unknown, when,
+};
 use crate::store::{OffboardTo, Offboarded};
 use clap::builder::NonEmptyStringValueParser;
 use std::collections::BTreeMap;
@@ -41,7 +43,11 @@ pub struct Destination {
     pub pool: Option<String>,
 }
 
-pub async fn run(args: OffboardArgs, out: &mut impl Write) -> Result<ExitCode, CmdError> {
+pub async fn run(
+    args: OffboardArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<ExitCode, CmdError> {
     let actor = args.actor.resolve()?;
     let config = load_config(&args.db)?;
     let rules = match &args.to.pool {
@@ -69,6 +75,9 @@ pub async fn run(args: OffboardArgs, out: &mut impl Write) -> Result<ExitCode, C
         _ => return Err(CmdError::Invalid("give --to AGENT or --pool POOL".into())),
     };
     let store = connect(&config).await?;
+    if let OffboardTo::Agent(agent) = to {
+        warn_if_unknown(&store, agent, &mut *err).await?;
+    }
     let done = store
         .offboard(&args.id, to, &actor, args.note.as_deref())
         .await?;
