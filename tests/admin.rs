@@ -547,6 +547,16 @@ async fn offboard_through_a_pool_deals_fairly_and_moves_the_rotation() {
         "{text}"
     );
     assert!(text.contains("7 lead.assigned events written"), "{text}");
+    assert!(
+        text.contains("skipped in the pool: carol (inactive).\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "the rotation of pool west-agents moved on: the next lead goes to the member after bob."
+        ),
+        "{text}"
+    );
     assert_eq!(
         agent_row(&mut conn, "carol").await,
         Some((false, false, Some("hr".into())))

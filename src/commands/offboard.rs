@@ -136,10 +136,21 @@ fn report(
         };
         writeln!(out, "  {owner:<width$}  {:>4}  {shown}{more}", ids.len())?;
     }
+    if !done.skipped.is_empty() {
+        let names: Vec<String> = done
+            .skipped
+            .iter()
+            .map(|s| format!("{} ({})", s.agent, s.why.as_str()))
+            .collect();
+        writeln!(out, "skipped in the pool: {}.", names.join(", "))?;
+    }
     if let Some((pool, rotation)) = &done.rotation
         && let Some(last) = &rotation.last
     {
-        writeln!(out, "pool {pool}'s rotation moved on: next after {last}.")?;
+        writeln!(
+            out,
+            "the rotation of pool {pool} moved on: the next lead goes to the member after {last}."
+        )?;
     }
     writeln!(
         out,

@@ -1,6 +1,6 @@
 //! The text form of `leadrouter leads show`.
 use super::admin::when;
-use crate::routing::{Availability, RuleOutcome, Trace};
+use crate::routing::{RuleOutcome, Trace};
 use crate::store::{DecisionRecord, LeadHistory, ROUTER_ACTOR};
 use serde_json::Value;
 use std::io::Write;
@@ -126,14 +126,7 @@ fn print_trace(t: &Trace, out: &mut impl Write) -> std::io::Result<()> {
             let skipped: Vec<String> = r
                 .skipped
                 .iter()
-                .map(|s| {
-                    let why = match s.why {
-                        Availability::Halted => "halted",
-                        Availability::Inactive => "inactive",
-                        Availability::Available => "available",
-                    };
-                    format!("{} ({why})", s.agent)
-                })
+                .map(|s| format!("{} ({})", s.agent, s.why.as_str()))
                 .collect();
             writeln!(out, "{pad}skipped: {}", skipped.join(", "))?;
         }

@@ -49,17 +49,9 @@ fn skipped_list(skipped: &[SkippedAgent]) -> String {
     }
     let names: Vec<String> = skipped
         .iter()
-        .map(|s| format!("{} ({})", s.agent, availability_word(s.why)))
+        .map(|s| format!("{} ({})", s.agent, s.why.as_str()))
         .collect();
     format!(" (skipped: {})", names.join(", "))
-}
-
-fn availability_word(a: Availability) -> &'static str {
-    match a {
-        Availability::Available => "available",
-        Availability::Halted => "halted",
-        Availability::Inactive => "inactive",
-    }
 }
 
 impl From<sqlx::Error> for ChangeError {

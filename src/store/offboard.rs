@@ -5,7 +5,7 @@ use super::manual::{ChangeError, ManualTarget, ManualWrite, check_target, write_
 use super::outbox::OutboxEvent;
 use super::snapshot::{load_state, lock_routing, save_rotations};
 use super::{Store, StoreError};
-use crate::routing::{PoolRotation, deal_from_pool};
+use crate::routing::{PoolRotation, SkippedAgent, deal_from_pool};
 use crate::rules::{Pool, Strategy};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -42,6 +42,8 @@ pub struct Offboarded {
     pub events: Vec<OutboxEvent>,
     /// The pool's rotation after the deals (`--pool` with at least one lead).
     pub rotation: Option<(String, PoolRotation)>,
+    /// Pool members passed over in the deals (halted, inactive), each named once.
+    pub skipped: Vec<SkippedAgent>,
 }
 
 impl Store {
@@ -76,6 +78,7 @@ impl Store {
         let mut targets = Vec::with_capacity(leads.len());
         let mut traces = Vec::with_capacity(leads.len());
         let mut rotation = None;
+        let mut skipped: Vec<SkippedAgent> = Vec::new();
         match to {
             OffboardTo::Agent(target) => {
                 targets.resize(leads.len(), ManualTarget::Agent(target.to_owned()));
@@ -109,6 +112,11 @@ impl Store {
                         "picked": pick,
                         "skipped": out.skipped,
                     })));
+                    for s in out.skipped {
+                        if !skipped.iter().any(|k| k.agent == s.agent) {
+                            skipped.push(s);
+                        }
+                    }
                     targets.push(ManualTarget::Agent(pick.agent));
                 }
                 let dirty = state.take_dirty();
@@ -153,6 +161,7 @@ impl Store {
             at: now,
             events,
             rotation,
+            skipped,
         })
     }
 }
