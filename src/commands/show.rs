@@ -1,7 +1,8 @@
 //! The text form of `leadrouter leads show`.
 use super::admin::when;
-use crate::routing::{RuleOutcome, Trace};
+use crate::routing::{Pick, RuleOutcome, SkippedAgent, Trace};
 use crate::store::{DecisionRecord, LeadHistory, ROUTER_ACTOR};
+use serde::Deserialize;
 use serde_json::Value;
 use std::io::Write;
 
@@ -69,14 +70,51 @@ fn print_decision(n: usize, d: &DecisionRecord, out: &mut impl Write) -> std::io
                 writeln!(out, "    trace:")?;
                 print_trace(&trace, out)?;
             }
-            // A manual pool deal's explanation, or a trace this version cannot read.
-            _ => {
-                writeln!(out, "    trace:")?;
-                write_indented(out, &pretty(v), 6)?;
-            }
+            _ => match serde_json::from_value::<PoolDeal>(v.clone()) {
+                Ok(deal) => {
+                    writeln!(
+                        out,
+                        "    dealt by pool {} ({}) when {} was offboarded",
+                        deal.pool, deal.strategy, deal.offboarded
+                    )?;
+                    print_skipped(&deal.skipped, "    ", out)?;
+                    writeln!(
+                        out,
+                        "    picked: {} ({})",
+                        deal.picked.agent, deal.picked.why
+                    )?;
+                }
+                // A trace this version cannot read: shown as stored.
+                Err(_) => {
+                    writeln!(out, "    trace:")?;
+                    write_indented(out, &pretty(v), 6)?;
+                }
+            },
         },
     }
     Ok(())
+}
+
+/// The explanation `agents offboard --pool` stores for each deal (`store::offboard`).
+#[derive(Deserialize)]
+struct PoolDeal {
+    pool: String,
+    strategy: String,
+    offboarded: String,
+    picked: Pick,
+    #[serde(default)]
+    skipped: Vec<SkippedAgent>,
+}
+
+fn print_skipped(skipped: &[SkippedAgent], pad: &str, out: &mut impl Write) -> std::io::Result<()> {
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = skipped
+        .iter()
+        .map(|s| format!("{} ({})", s.agent, s.why.as_str()))
+        .collect();
+    writeln!(out, "{pad}skipped: {}", names.join(", "))
 }
 
 fn describe(d: &DecisionRecord) -> String {
@@ -122,14 +160,7 @@ fn print_trace(t: &Trace, out: &mut impl Write) -> std::io::Result<()> {
             RuleOutcome::Error => "ERROR",
         };
         writeln!(out, "      {:<width$}  {outcome:<9}  {}", r.rule, r.reason)?;
-        if !r.skipped.is_empty() {
-            let skipped: Vec<String> = r
-                .skipped
-                .iter()
-                .map(|s| format!("{} ({})", s.agent, s.why.as_str()))
-                .collect();
-            writeln!(out, "{pad}skipped: {}", skipped.join(", "))?;
-        }
+        print_skipped(&r.skipped, &pad, out)?;
         if let Some(p) = &r.picked {
             writeln!(out, "{pad}picked: {} ({})", p.agent, p.why)?;
         }

@@ -26,7 +26,7 @@ pub const OUTBOX_CHANNEL: &str = "leadrouter_outbox";
 pub enum ChangeError {
     #[error("no lead with id {0:?}")]
     UnknownLead(String),
-    #[error("agent {0:?} is inactive (offboarded): it can no longer receive leads")]
+    #[error("agent {0:?} is inactive (offboarded) and cannot receive leads")]
     InactiveAgent(String),
     #[error("cannot move {0:?}'s leads to {0:?} itself")]
     SameAgent(String),
