@@ -636,6 +636,18 @@ async fn offboard_through_a_pool_deals_fairly_and_moves_the_rotation() {
         assert_eq!(e["note"], "carol left");
     }
 
+    let o = cli(&db, &["leads", "show", "C-1"]);
+    expect_code(&o, 0);
+    let text = stdout(&o);
+    for want in [
+        "hr (manual change)\n    assigned to alice (pool west-agents)\n    note: \"carol left\"\n",
+        "    dealt by pool west-agents (round_robin) when carol was offboarded\n",
+        "    skipped: carol (inactive)\n",
+        "    picked: alice (round_robin: next after bob)\n",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+
     // The daemon path: carol gets nothing from the pool now.
     let leads = (0..4)
         .map(|i| west(&format!("W-{}", i + 1), 10 - i))
