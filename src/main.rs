@@ -53,6 +53,14 @@ enum Command {
         /// The leads file (JSON Lines); standard input when absent or `-`.
         leads: Option<PathBuf>,
     },
+    /// Halt, resume, list and offboard agents.
+    #[command(subcommand)]
+    Agents(commands::agents::AgentsCommand),
+    /// Inspect one lead, reassign it, or unassign it.
+    #[command(subcommand)]
+    Leads(commands::leads::LeadsCommand),
+    /// Re-decide recent leads with other rules, in memory, and report what would change.
+    Replay(commands::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +127,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &mut err().lock(),
             )?)
         }
+        Command::Agents(cmd) => Ok(block_on(commands::agents::run(
+            cmd,
+            &mut out(),
+            &mut err(),
+        ))??),
+        Command::Leads(cmd) => Ok(block_on(commands::leads::run(
+            cmd,
+            &mut out(),
+            &mut err(),
+        ))??),
+        Command::Replay(args) => Ok(block_on(commands::replay::run(
+            args,
+            &mut out(),
+            &mut err(),
+        ))??),
     }
 }
 
@@ -161,4 +184,14 @@ fn run_daemon(config_path: Option<&std::path::Path>) -> anyhow::Result<ExitCode>
     tracing::info!(rules = %config.rules.path.display(), hash = loaded.ruleset.hash(), "rules loaded");
     runtime()?.block_on(daemon::run(config, loaded.ruleset))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an admin command's future on a small runtime of its own, with warnings (an
+/// unreadable rotation, say) logged to stderr.
+fn block_on<F: std::future::Future>(f: F) -> std::io::Result<F::Output> {
+    leadrouter::telemetry::init_logging(false, "warn");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(f))
 }

@@ -110,3 +110,14 @@ pub enum Availability {
     Halted,
     Inactive,
 }
+
+impl Availability {
+    /// As serialized: `available`, `halted`, `inactive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Halted => "halted",
+            Self::Inactive => "inactive",
+        }
+    }
+}

@@ -7,12 +7,13 @@ pub mod state;
 pub use decision::{
     Availability, LeadStatus, Pick, RoutingDecision, RuleOutcome, RuleTrace, SkippedAgent, Trace,
 };
+pub use pool::PoolOutcome;
 pub use state::{MemoryState, PoolRotation, RoutingState};
 
 use crate::lead::Lead;
 use crate::rules::condition::{Facts, FieldPath};
 use crate::rules::script::lead_scope;
-use crate::rules::{Action, IfHalted, Rule, Ruleset};
+use crate::rules::{Action, IfHalted, Pool, Rule, Ruleset};
 use rhai::{Dynamic, Scope};
 use serde_json::Value;
 use std::sync::Arc;
@@ -55,6 +56,18 @@ pub fn decide(rs: &Ruleset, lead: &Lead, state: &mut impl RoutingState) -> Routi
         }
     }
     Target::Unassigned.into_decision(None, trace, state)
+}
+
+/// Deals one lead from `pool` outside any rule (`agents offboard --pool`): the same
+/// strategies, skips and rotation step as a rule's `assign: {pool: ..}`, and the pick
+/// counted as an open lead of the agent (so `least_loaded` spreads a bulk deal).
+/// `picked` is `None` when no member is available; nothing is stepped then.
+pub fn deal_from_pool(pool: &Pool, state: &mut impl RoutingState) -> PoolOutcome {
+    let out = pool::pick(pool, state);
+    if let Some(p) = &out.pick {
+        state.record_assignment(&p.agent);
+    }
+    out
 }
 
 /// The lead's region: its own `region` field, else the first region (file order) whose

@@ -9,16 +9,28 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod agents;
 mod alerts;
 mod batch;
+mod history;
+mod manual;
 mod migrate;
+mod offboard;
 pub mod outbox;
+mod replay;
 mod snapshot;
 
 pub use batch::{BatchOutcome, LeadOutcome};
 pub use migrate::{MIGRATOR, ensure_database};
 pub use outbox::{DEFAULT_CLAIM_LEASE, LeadChange, OutboxEvent, UnassignedAlert};
 pub use snapshot::{load_state, lock_routing, save_rotations};
+
+// Admin commands (SPEC section 4).
+pub use agents::{AGENTS_CHANNEL, AgentChange, AgentRow};
+pub use history::{AlertRecord, DecisionRecord, LeadHistory, LeadRecord};
+pub use manual::{ChangeError, LeadState, ManualTarget, OUTBOX_CHANNEL, Reassigned};
+pub use offboard::{MovedLead, OffboardTo, Offboarded};
+pub use replay::{CurrentState, RecordedDecision, ReplayLead, ReplayWindow};
 
 /// Key of the transaction-level advisory lock that serializes routing writes across
 /// every instance: batches (and any admin command that steps a rotation) take it, so
@@ -52,6 +64,10 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row the schema's constraints should have made impossible (a hand edit, or a
+    /// newer schema): reported, never guessed at.
+    #[error("unexpected data in the database: {0}")]
+    Unexpected(String),
 }
 
 /// A handle on the database: a small connection pool. Cheap to clone.

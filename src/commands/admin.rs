@@ -1,0 +1,193 @@
+//! What the database commands (`agents`, `leads`, `replay`) share: the `--config` and
+//! `--as` options, connecting, errors mapped to exit codes, and text formatting.
+use crate::config::Config;
+use crate::rules::Ruleset;
+use crate::store::{ChangeError, ROUTER_ACTOR, Store, StoreError};
+use chrono::{DateTime, Utc};
+use clap::builder::NonEmptyStringValueParser;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// `--config FILE`: where the database URL (and the rules path) come from.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DbArgs {
+    /// Config file (as for `run`). Without it: built-in defaults and the environment
+    /// (`DATABASE_URL`, `LEADROUTER_SECTION__KEY`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `--as NAME`: who makes a change.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ActorArgs {
+    /// Who makes the change: the `actor` of the decision row and of the event
+    /// (default: your login name from $USER or $LOGNAME, else "admin").
+    #[arg(long = "as", value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
+    pub actor: Option<String>,
+}
+
+/// Actors the daemon writes itself. Allowing them for a person would make `replay`
+/// take a manual change for a router decision, and the CRM could not tell them apart.
+const RESERVED_ACTORS: [&str; 2] = [ROUTER_ACTOR, "sweeper"];
+
+impl ActorArgs {
+    /// The actor to record: `--as`, else the login name, else "admin".
+    pub fn resolve(&self) -> Result<String, CmdError> {
+        let name = self.actor.clone().unwrap_or_else(login_name);
+        if RESERVED_ACTORS.contains(&name.as_str()) {
+            return Err(CmdError::Invalid(format!(
+                "actor {name:?} is reserved for the daemon's own decisions; name yourself with --as NAME"
+            )));
+        }
+        Ok(name)
+    }
+}
+
+fn login_name() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "admin".to_owned())
+}
+
+/// Why a command stopped: the caller's input (exit 2) or a runtime failure (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CmdError {
+    /// Prints the error and returns the exit code it stands for.
+    pub fn report(self, err: &mut impl Write) -> std::io::Result<ExitCode> {
+        writeln!(err, "error: {self}")?;
+        Ok(match self {
+            Self::Invalid(_) => super::invalid(),
+            Self::Failed(_) => ExitCode::FAILURE,
+        })
+    }
+}
+
+impl From<StoreError> for CmdError {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e.to_string())
+    }
+}
+
+impl From<ChangeError> for CmdError {
+    fn from(e: ChangeError) -> Self {
+        if e.is_invalid_input() {
+            Self::Invalid(e.to_string())
+        } else {
+            Self::Failed(e.to_string())
+        }
+    }
+}
+
+impl From<std::io::Error> for CmdError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Failed(format!("cannot write output: {e}"))
+    }
+}
+
+/// A command body's result as an exit code, its error printed.
+pub fn finish(
+    result: Result<ExitCode, CmdError>,
+    err: &mut impl Write,
+) -> std::io::Result<ExitCode> {
+    match result {
+        Ok(code) => Ok(code),
+        Err(e) => e.report(err),
+    }
+}
+
+/// Loads the configuration (`--config`, then the environment).
+pub fn load_config(args: &DbArgs) -> Result<Config, CmdError> {
+    Config::load(args.config.as_deref()).map_err(|e| CmdError::Invalid(e.to_string()))
+}
+
+/// Connects to the configured database, creating it and applying migrations if needed.
+pub async fn connect(config: &Config) -> Result<Store, CmdError> {
+    // Two connections are plenty for one admin command.
+    Store::connect_with(config.database.url.expose(), 2)
+        .await
+        .map_err(CmdError::from)
+}
+
+/// Warns (without refusing) when `agent` is nobody the database knows: likely a typo.
+pub async fn warn_if_unknown(
+    store: &Store,
+    agent: &str,
+    err: &mut impl Write,
+) -> Result<(), CmdError> {
+    if !store.agent_known(agent).await? {
+        writeln!(
+            err,
+            "note: {agent} has no agents row and no open leads: check the spelling if that is unexpected."
+        )?;
+    }
+    Ok(())
+}
+
+/// Loads a rules file: `path`, else the config's `rules.path` (those in force).
+pub fn load_rules(path: Option<&Path>, config: &Config) -> Result<Ruleset, CmdError> {
+    let path = path.unwrap_or(&config.rules.path);
+    Ruleset::load(path)
+        .map(|l| l.ruleset)
+        .map_err(|e| CmdError::Invalid(format!("cannot use rules {}:\n{e}", path.display())))
+}
+
+/// `2024-05-01 12:00:00 UTC`: what a person reads in a terminal.
+pub fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// `1,204`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1 lead`, `2 leads`.
+pub fn plural(n: u64, word: &str) -> String {
+    format!("{} {word}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1204), "1,204");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(plural(1, "lead"), "1 lead");
+        assert_eq!(plural(1204, "lead"), "1,204 leads");
+    }
+
+    #[test]
+    fn reserved_actors_are_refused() {
+        let args = ActorArgs {
+            actor: Some("router".into()),
+        };
+        assert!(matches!(args.resolve(), Err(CmdError::Invalid(_))));
+        let args = ActorArgs {
+            actor: Some("jdoe".into()),
+        };
+        assert_eq!(args.resolve().unwrap(), "jdoe");
+    }
+}

@@ -1,0 +1,179 @@
+//! `agents offboard`: mark an agent inactive and move every open lead of theirs, in one
+//! transaction, to another agent or through a pool's rotation.
+use super::agents::{AgentRow, lock_agent, notify_agent, upsert_agent};
+use super::manual::{ChangeError, ManualTarget, ManualWrite, check_target, write_manual};
+use super::outbox::OutboxEvent;
+use super::snapshot::{load_state, lock_routing, save_rotations};
+use super::{Store, StoreError};
+use crate::routing::{PoolRotation, SkippedAgent, deal_from_pool};
+use crate::rules::{Pool, Strategy};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgConnection;
+
+/// Where an offboarded agent's open leads go.
+#[derive(Debug, Clone, Copy)]
+pub enum OffboardTo<'a> {
+    /// All to this agent (not inactive; halted is allowed, as for any manual change).
+    Agent(&'a str),
+    /// Dealt one by one through the pool's strategy and stored rotation, skipping
+    /// halted and inactive members (the offboarded agent among them).
+    Pool(&'a Pool),
+}
+
+/// One lead moved by an offboarding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedLead {
+    pub lead_id: String,
+    pub to: String,
+}
+
+/// What an offboarding did.
+#[derive(Debug, Clone)]
+pub struct Offboarded {
+    /// The agent's row now (inactive).
+    pub agent: AgentRow,
+    /// False when the agent already was inactive (offboarding again moves any open
+    /// leads left, e.g. by an earlier `--to` that was undone by hand).
+    pub was_active: bool,
+    /// The leads moved, in the order they were dealt (oldest received first).
+    pub moved: Vec<MovedLead>,
+    pub at: DateTime<Utc>,
+    pub events: Vec<OutboxEvent>,
+    /// The pool's rotation after the deals (`--pool` with at least one lead).
+    pub rotation: Option<(String, PoolRotation)>,
+    /// Pool members passed over in the deals (halted, inactive), each named once.
+    pub skipped: Vec<SkippedAgent>,
+}
+
+impl Store {
+    /// Marks `agent` inactive and moves their open (assigned) leads `to`, each recorded
+    /// as `actor`'s decision with `note` and announced by a `lead.assigned` event with
+    /// `previous_owner_id`. Refuses (writing nothing) a target that is the agent itself
+    /// or inactive, and a pool left with no available member.
+    pub async fn offboard(
+        &self,
+        agent: &str,
+        to: OffboardTo<'_>,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Offboarded, ChangeError> {
+        let mut tx = self.pool.begin().await?;
+        // Same lock order as batches and reassignments: routing lock, then rows. Held
+        // to the end, so no batch deals from the pool between our load and our save of
+        // its rotation, and no reassignment to this agent slips in after we list the leads.
+        let now = lock_routing(&mut tx).await?;
+        if let OffboardTo::Agent(target) = to {
+            if target == agent {
+                return Err(ChangeError::SameAgent(agent.to_owned()));
+            }
+            check_target(&mut tx, target).await?;
+        }
+        let was_active = lock_agent(&mut tx, agent)
+            .await?
+            .is_none_or(|row| row.active);
+        let row = upsert_agent(&mut tx, agent, None, Some(false), actor).await?;
+        let leads = open_leads_of(&mut tx, agent).await?;
+
+        let mut targets = Vec::with_capacity(leads.len());
+        let mut traces = Vec::with_capacity(leads.len());
+        let mut rotation = None;
+        let mut skipped: Vec<SkippedAgent> = Vec::new();
+        match to {
+            OffboardTo::Agent(target) => {
+                targets.resize(leads.len(), ManualTarget::Agent(target.to_owned()));
+                traces.resize(leads.len(), None);
+            }
+            OffboardTo::Pool(pool) if !leads.is_empty() => {
+                let least_loaded: Vec<String> = match pool.strategy {
+                    Strategy::LeastLoaded => pool.members.iter().map(|m| m.agent.clone()).collect(),
+                    _ => Vec::new(),
+                };
+                // Loaded after the upsert above: the agent is inactive in this state,
+                // so the pool skips them like any inactive member.
+                let mut state =
+                    load_state(&mut tx, &least_loaded, std::slice::from_ref(&pool.name)).await?;
+                for _ in &leads {
+                    let out = deal_from_pool(pool, &mut state);
+                    let Some(pick) = out.pick else {
+                        // Dropping `tx` rolls back: the agent stays as they were.
+                        return Err(ChangeError::NoAvailableMember {
+                            pool: pool.name.clone(),
+                            agent: agent.to_owned(),
+                            skipped: out.skipped,
+                        });
+                    };
+                    // Not a rules trace (no rule decided): what explains this deal.
+                    traces.push(Some(json!({
+                        "manual": "offboard",
+                        "offboarded": agent,
+                        "pool": pool.name,
+                        "strategy": pool.strategy.as_str(),
+                        "picked": pick,
+                        "skipped": out.skipped,
+                    })));
+                    for s in out.skipped {
+                        if !skipped.iter().any(|k| k.agent == s.agent) {
+                            skipped.push(s);
+                        }
+                    }
+                    targets.push(ManualTarget::Agent(pick.agent));
+                }
+                let dirty = state.take_dirty();
+                save_rotations(&mut tx, &dirty).await?;
+                rotation = dirty.into_iter().find(|(p, _)| *p == pool.name);
+            }
+            OffboardTo::Pool(_) => {}
+        }
+
+        let dealt_by = match to {
+            OffboardTo::Pool(pool) => Some(pool.name.as_str()),
+            OffboardTo::Agent(_) => None,
+        };
+        let writes: Vec<ManualWrite<'_>> = leads
+            .iter()
+            .zip(&targets)
+            .zip(traces)
+            .map(|((lead_id, target), trace)| ManualWrite {
+                lead_id,
+                target,
+                previous_owner: Some(agent),
+                dealt_by,
+                trace,
+            })
+            .collect();
+        let events = write_manual(&mut tx, &writes, now, actor, note).await?;
+        notify_agent(&mut tx, agent).await?;
+        tx.commit().await?;
+
+        let moved = leads
+            .into_iter()
+            .zip(targets)
+            .map(|(lead_id, target)| MovedLead {
+                lead_id,
+                to: target.owner_id().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        Ok(Offboarded {
+            agent: row,
+            was_active,
+            moved,
+            at: now,
+            events,
+            rotation,
+            skipped,
+        })
+    }
+}
+
+/// The agent's open leads, locked, oldest received first (the order they are dealt in).
+async fn open_leads_of(conn: &mut PgConnection, agent: &str) -> Result<Vec<String>, StoreError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT lead_id FROM leads WHERE status = 'assigned' AND owner_id = $1
+         ORDER BY received_at, lead_id FOR UPDATE",
+    )
+    .bind(agent)
+    .fetch_all(conn)
+    .await?;
+    Ok(ids)
+}
