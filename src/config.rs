@@ -613,6 +613,21 @@ fn redact_query(rest: &str) -> String {
     format!("{path}{}", parts.join("&"))
 }
 
+impl Config {
+    /// What the broker layer needs from this configuration.
+    pub fn broker_settings(&self) -> crate::broker::BrokerSettings {
+        crate::broker::BrokerSettings {
+            url: self.amqp.url.expose().to_owned(),
+            names: crate::broker::BrokerNames {
+                inbound: self.amqp.queue.clone(),
+                dead_letter: self.amqp.dead_letter_queue.clone(),
+                events_exchange: self.amqp.events_exchange.clone(),
+            },
+            prefetch: self.amqp.prefetch,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -940,20 +955,5 @@ mod tests {
         let e = Config::load_with_env(None, env(&[("LEADROUTER_LOGGING__LEVEL", "info,=[")]))
             .unwrap_err();
         assert!(e.to_string().contains("logging.level"), "{e}");
-    }
-}
-
-impl Config {
-    /// What the broker layer needs from this configuration.
-    pub fn broker_settings(&self) -> crate::broker::BrokerSettings {
-        crate::broker::BrokerSettings {
-            url: self.amqp.url.expose().to_owned(),
-            names: crate::broker::BrokerNames {
-                inbound: self.amqp.queue.clone(),
-                dead_letter: self.amqp.dead_letter_queue.clone(),
-                events_exchange: self.amqp.events_exchange.clone(),
-            },
-            prefetch: self.amqp.prefetch,
-        }
     }
 }

@@ -34,7 +34,7 @@ pub async fn run(path: PathBuf, watch: bool, rules: RulesTx, cancel: Cancellatio
     };
     let mut watcher = None;
     if watch {
-        watcher = start_watcher(&rules.borrow().source_files().to_vec(), tx.clone());
+        watcher = start_watcher(rules.borrow().source_files(), tx.clone());
     }
     loop {
         // The watcher lives as long as this loop; it is replaced on reload.
