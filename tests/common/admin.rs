@@ -126,7 +126,7 @@ pub async fn seed(store: &Store, rs: &Ruleset, leads: Vec<Lead>) -> BatchOutcome
     let pools: Vec<String> = rs.pools().map(|p| p.name.clone()).collect();
     store
         .route_batch(
-            leads,
+            &leads,
             rs.hash(),
             &rs.least_loaded_agents(),
             &pools,
