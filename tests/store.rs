@@ -396,7 +396,7 @@ async fn duplicates_get_no_second_decision_event_or_rotation_step() {
 
     let first = store
         .route_batch(
-            &vec![lead("A")],
+            &[lead("A")],
             HASH,
             &[],
             &pools,
@@ -411,7 +411,7 @@ async fn duplicates_get_no_second_decision_event_or_rotation_step() {
     let mut rr = round_robin("west", members);
     let second = store
         .route_batch(
-            &vec![lead("A"), lead("B"), lead("B")],
+            &[lead("A"), lead("B"), lead("B")],
             HASH,
             &[],
             &pools,
@@ -431,7 +431,7 @@ async fn duplicates_get_no_second_decision_event_or_rotation_step() {
 
     // An all-duplicate batch: nothing at all.
     let third = store
-        .route_batch(&vec![lead("A"), lead("B")], HASH, &[], &pools, |_, _| {
+        .route_batch(&[lead("A"), lead("B")], HASH, &[], &pools, |_, _| {
             panic!("not called")
         })
         .await

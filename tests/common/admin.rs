@@ -128,7 +128,7 @@ pub async fn seed(store: &Store, rs: &Ruleset, leads: Vec<Lead>) -> BatchOutcome
         .route_batch(
             &leads,
             rs.hash(),
-            &rs.least_loaded_agents(),
+            rs.least_loaded_agents(),
             &pools,
             |l, s| decide(rs, l, s),
         )
