@@ -201,3 +201,105 @@ async fn wait_metric(d: &common::daemon::Daemon, needle: &str) {
         d.log_text()
     );
 }
+
+fn admin(env: &Env, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadrouter"))
+        .args(args)
+        .env("DATABASE_URL", &env.db.url)
+        .output()
+        .expect("leadrouter runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test]
+async fn a_halt_takes_effect_in_the_running_daemon_for_the_next_lead() {
+    let yaml = "pools:\n  p: {strategy: round_robin, members: [alice, bob]}\nrules:\n  - {name: all, assign: {pool: p}}\n";
+    let mut env = Env::new(Some(yaml)).await;
+    let mut d = env.spawn();
+    d.wait_ready().await;
+    env.publish(&[lead_json("h0", "")]).await;
+    env.wait_count("SELECT count(*) FROM leads", 1, 15).await;
+    admin(&env, &["agents", "halt", "bob", "--as", "ops"]);
+    let lines: Vec<String> = (1..=6).map(|i| lead_json(&format!("h{i}"), "")).collect();
+    env.publish(&lines).await;
+    env.wait_count("SELECT count(*) FROM leads", 7, 15).await;
+    let bob: i64 = env
+        .count("SELECT count(*) FROM leads WHERE owner_id = 'bob'")
+        .await;
+    assert_eq!(bob, 0, "a halted agent receives no pool lead");
+    let traces: Vec<Value> =
+        sqlx::query_scalar("SELECT trace FROM routing_decisions WHERE lead_id = 'h1'")
+            .fetch_all(&mut env.conn().await)
+            .await
+            .unwrap();
+    assert_eq!(traces[0]["rules"][0]["skipped"][0]["agent"], "bob");
+    admin(&env, &["agents", "resume", "bob"]);
+    env.publish(&[lead_json("h7", ""), lead_json("h8", "")])
+        .await;
+    env.wait_count("SELECT count(*) FROM leads", 9, 15).await;
+    assert!(
+        env.count("SELECT count(*) FROM leads WHERE owner_id = 'bob'")
+            .await
+            >= 1,
+        "resumed"
+    );
+    d.kill();
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_reassignment_event_is_relayed_by_the_running_daemon_straight_away() {
+    let yaml = "rules:\n  - {name: q, assign: {queue: office}}\n";
+    let mut env = Env::new(Some(yaml)).await;
+    let events_q = env.bind_events().await;
+    let mut d = env.spawn();
+    d.wait_ready().await;
+    env.publish(&[lead_json("re-1", "")]).await;
+    env.wait_count("SELECT count(*) FROM leads", 1, 15).await;
+    let first = drain(&env, &events_q, Duration::from_millis(500)).await;
+    assert_eq!(first.len(), 1);
+    let started = std::time::Instant::now();
+    admin(
+        &env,
+        &[
+            "leads",
+            "reassign",
+            "re-1",
+            "--to",
+            "dana",
+            "--note",
+            "call before noon",
+            "--as",
+            "maria",
+        ],
+    );
+    let mut got = None;
+    // The outbox backstop only takes events older than 5 s: arriving sooner means the
+    // daemon heard the NOTIFY.
+    while started.elapsed() < Duration::from_secs(4) && got.is_none() {
+        got = env.amqp.get(&events_q).await;
+        if got.is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let m = got.expect("reassignment event relayed before the backstop would run");
+    assert_eq!(m.delivery.routing_key.as_str(), "lead.assigned");
+    let body: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+    assert_eq!(
+        (
+            body["owner_id"].as_str(),
+            body["actor"].as_str(),
+            body["note"].as_str()
+        ),
+        (Some("dana"), Some("maria"), Some("call before noon"))
+    );
+    env.wait_count("SELECT 1 - count(*) FROM outbox", 1, 10)
+        .await;
+    d.kill();
+    env.cleanup().await;
+}

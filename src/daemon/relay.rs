@@ -3,8 +3,9 @@
 //! after each commit; a backstop claims what is left in the outbox (events of a crashed
 //! instance, or ones whose publish failed) with a lease, safe with several instances.
 use crate::broker::{EventPublisher, OutboundEvent};
-use crate::store::{OutboxEvent, Store};
+use crate::store::{OUTBOX_CHANNEL, OutboxEvent, Store};
 use crate::telemetry;
+use sqlx::postgres::PgListener;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -23,6 +24,9 @@ pub struct Relay {
 impl Relay {
     /// Runs until the pipeline drops its sender, then publishes what it still holds.
     pub async fn run(mut self) {
+        // Admin commands (reassign, offboard) commit events from another process and
+        // NOTIFY; listening relays those within milliseconds too.
+        let mut listener = self.listen().await;
         let mut tick = tokio::time::interval(BACKSTOP_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -42,9 +46,46 @@ impl Relay {
                     None => break,
                 },
                 _ = tick.tick() => self.backstop().await,
+                n = async {
+                    match listener.as_mut() {
+                        Some(l) => l.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match n {
+                    Ok(_) => self.claim_now().await,
+                    Err(e) => {
+                        // sqlx reconnects on the next recv; the backstop covers the gap.
+                        tracing::debug!(error = %e, "outbox listener interrupted");
+                        tokio::time::sleep(BACKSTOP_EVERY).await;
+                    }
+                },
             }
         }
         tracing::info!("relay drained");
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let attempt = async {
+            let mut l = PgListener::connect_with(self.store.pool()).await?;
+            l.listen(OUTBOX_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        match attempt.await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for outbox events; relying on the backstop");
+                None
+            }
+        }
+    }
+
+    /// Events another process just committed (it sent NOTIFY): take them now.
+    async fn claim_now(&mut self) {
+        match self.store.fetch_pending(MAX_EVENTS, Duration::ZERO).await {
+            Ok(events) if !events.is_empty() => self.publish(&events, true).await,
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "outbox: database unavailable"),
+        }
     }
 
     async fn backstop(&mut self) {
