@@ -180,6 +180,13 @@ prov = yaml.safe_load((root / "provisioning/dashboards/leadrouter.yml").read_tex
 assert prov["providers"], "no dashboard provider"
 errors = []
 assert dash.get("uid") and dash.get("title"), "dashboard needs uid and title"
+# Panels use either a provisioned uid or the ${datasource} variable defaulting to one.
+variables = {v["name"]: v for v in dash.get("templating", {}).get("list", [])}
+dsvar = variables.get("datasource")
+if dsvar:
+    if dsvar.get("current", {}).get("value") not in uids:
+        errors.append("the datasource variable does not default to a provisioned data source")
+    uids.add("${datasource}")
 ids = set()
 for p in dash["panels"]:
     if p["id"] in ids:
@@ -192,6 +199,8 @@ for p in dash["panels"]:
     targets = p.get("targets") or []
     if not targets or not all(t.get("expr") for t in targets):
         errors.append(f"panel {p['title']!r}: no query")
+    if any(t.get("datasource", p["datasource"]).get("uid") not in uids for t in targets):
+        errors.append(f"panel {p['title']!r}: a query's datasource uid is not provisioned")
     g = p.get("gridPos", {})
     if not all(k in g for k in ("x", "y", "w", "h")):
         errors.append(f"panel {p['title']!r}: gridPos incomplete")
@@ -200,6 +209,22 @@ for e in errors:
 print(f"{len(ids)} panels")
 sys.exit(1 if errors else 0)
 EOF
+
+# PromQL syntax of every dashboard query: promtool parses them as recording rules
+# (Grafana's variables replaced by sample values).
+"$PY" - "$DEPLOY/grafana/leadrouter.json" >"$WORK/dashboard_rules.yml" <<'EOF'
+import json, sys, yaml
+dash = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", []) if t.get("expr")]
+subst = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h", "$instance": ".*"}
+rules = []
+for i, e in enumerate(exprs):
+    for k, v in subst.items():
+        e = e.replace(k, v)
+    rules.append({"record": f"dashboard:query_{i}", "expr": e})
+print(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+EOF
+check "PromQL of every dashboard query (promtool)" "$PROMTOOL" check rules "$WORK/dashboard_rules.yml"
 
 # ---------------------------------------------------------------- systemd
 step "systemd unit"
