@@ -223,7 +223,7 @@ EOF
 
 # PromQL syntax of every dashboard query: promtool parses them as recording rules
 # (Grafana's variables replaced by sample values).
-"$PY" - "$DEPLOY/grafana/leadrouter.json" >"$WORK/dashboard_rules.yml" <<'EOF'
+if "$PY" - "$DEPLOY/grafana/leadrouter.json" >"$WORK/dashboard_rules.yml" <<'EOF'
 import json, sys, yaml
 dash = json.load(open(sys.argv[1]))
 exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", []) if t.get("expr")]
@@ -235,7 +235,11 @@ for i, e in enumerate(exprs):
     rules.append({"record": f"dashboard:query_{i}", "expr": e})
 print(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
 EOF
-check "PromQL of every dashboard query (promtool)" "$PROMTOOL" check rules "$WORK/dashboard_rules.yml"
+then
+  check "PromQL of every dashboard query (promtool)" "$PROMTOOL" check rules "$WORK/dashboard_rules.yml"
+else
+  fail "PromQL of every dashboard query: cannot read the dashboard's queries"
+fi
 
 # ---------------------------------------------------------------- systemd
 step "systemd unit"
