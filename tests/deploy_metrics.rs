@@ -548,7 +548,9 @@ fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::Exi
 /// rule error, a SIGHUP reload), scrapes `/metrics`, then stops it with SIGTERM and
 /// checks it exits 0 within 10 s (SPEC section 5). Returns the metric families seen.
 ///
-/// Needs the PostgreSQL and RabbitMQ the other integration tests use.
+/// Needs the PostgreSQL and RabbitMQ the other integration tests use. Checked by hand
+/// against main c2319b2 (the first `leadrouter run`): every family but
+/// [`ONLY_AFTER_A_FAULT`] seen, exit 0 within 10 s of SIGTERM, in under a second.
 ///
 /// TODO(daemon): enable when leadrouter run lands. Hook-up, in a test:
 ///     let scraped = scrape_running_daemon();
