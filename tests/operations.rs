@@ -303,3 +303,47 @@ async fn a_reassignment_event_is_relayed_by_the_running_daemon_straight_away() {
     d.kill();
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn getting_an_owner_ends_the_ownerless_spell_and_losing_it_starts_a_new_one() {
+    let yaml = "rules:\n  - {name: q, assign: {queue: office}}\n";
+    let mut env = Env::new(Some(yaml)).await;
+    env.unassigned_after = "2s";
+    let mut d = env.spawn();
+    d.wait_ready().await;
+    env.publish(&[lead_json("spell", "")]).await;
+    env.wait_count("SELECT count(*) FROM unassigned_alerts", 1, 15)
+        .await;
+    // Queue -> unassigned is the same spell: no new alert.
+    admin(&env, &["leads", "unassign", "spell"]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM unassigned_alerts").await,
+        1,
+        "moving between queue and unassigned keeps the spell"
+    );
+    // An owner ends the spell; losing the owner starts a new one, which alerts again.
+    admin(&env, &["leads", "reassign", "spell", "--to", "dana"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM unassigned_alerts").await,
+        1,
+        "no alert while owned"
+    );
+    admin(&env, &["leads", "reassign", "spell", "--queue", "office"]);
+    env.wait_count("SELECT count(*) FROM unassigned_alerts", 2, 15)
+        .await;
+    assert_eq!(
+        env.count("SELECT count(DISTINCT unassigned_since) FROM unassigned_alerts")
+            .await,
+        2
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        env.count("SELECT count(*) FROM unassigned_alerts").await,
+        2,
+        "once per spell"
+    );
+    d.kill();
+    env.cleanup().await;
+}

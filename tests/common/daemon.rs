@@ -15,6 +15,8 @@ pub struct Env {
     pub amqp: Fixture,
     pub dir: tempfile::TempDir,
     pub rules: PathBuf,
+    /// `alerts.unassigned_after` for the daemons this env spawns.
+    pub unassigned_after: &'static str,
     spawned: usize,
 }
 
@@ -42,6 +44,7 @@ impl Env {
             amqp: Fixture::new().await,
             dir,
             rules,
+            unassigned_after: "24h",
             spawned: 0,
         }
     }
@@ -56,12 +59,13 @@ impl Env {
             .path()
             .join(format!("leadrouter-{}.yaml", self.spawned));
         let yaml = format!(
-            "amqp:\n  url: {amqp}\n  queue: {q}\n  dead_letter_queue: {dlq}\n  events_exchange: {ex}\n  prefetch: 256\ndatabase:\n  url: {db}\nrules:\n  path: rules/routing.yaml\nhttp:\n  listen: 127.0.0.1:{port}\nalerts:\n  unassigned_after: 24h\n  sweep_every: 1s\nlogging:\n  level: info,leadrouter=debug\n",
+            "amqp:\n  url: {amqp}\n  queue: {q}\n  dead_letter_queue: {dlq}\n  events_exchange: {ex}\n  prefetch: 256\ndatabase:\n  url: {db}\nrules:\n  path: rules/routing.yaml\nhttp:\n  listen: 127.0.0.1:{port}\nalerts:\n  unassigned_after: {after}\n  sweep_every: 1s\nlogging:\n  level: info,leadrouter=debug\n",
             amqp = super::amqp::url(),
             q = n.inbound,
             dlq = n.dead_letter,
             ex = n.events_exchange,
             db = self.db.url,
+            after = self.unassigned_after,
         );
         std::fs::write(&config, yaml).unwrap();
         let log = self.dir.path().join(format!("daemon-{}.log", self.spawned));
