@@ -42,6 +42,18 @@ async fn assert_nothing_lost(env: &Env, events_q: &str, published: &HashSet<Stri
     assert_every_event_relayed(env, events_q, published, 60).await;
 }
 
+/// After a database restart the relay LISTENs again: an admin change's event comes
+/// well before the outbox backstop (which only takes events 5 s old) could send it.
+async fn assert_listen_resumed(env: &Env, events_q: &str, lead_id: &str) {
+    let since = Instant::now();
+    reassign(env, lead_id, "zed");
+    let took = wait_admin_event(events_q, lead_id, since, 30).await;
+    assert!(
+        took < Duration::from_secs(4),
+        "the reassignment event took {took:?}: the relay no longer hears NOTIFY"
+    );
+}
+
 async fn assert_recovered(d: &mut Daemon) {
     assert!(d.is_running(), "the daemon is still the same process");
     d.wait_ready().await;
@@ -114,6 +126,10 @@ async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_a
     assert!(at_stop < n as i64, "the broker went away mid-stream");
     wait_unready(&d, "broker: down", 15).await;
     assert!(metric(&d, "leadrouter_broker_up") == 0.0);
+    // An admin change while the broker is away: its event waits in the outbox.
+    let changed_at = Instant::now();
+    reassign(&env, "rmq-0", "zed");
+    assert!(env.count("SELECT count(*) FROM outbox").await >= 1);
     start_rabbitmq();
     reconnect_fixture(&mut env).await;
 
@@ -122,7 +138,13 @@ async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_a
     publish_fast(&env.amqp.names.inbound, &after).await;
     let published: HashSet<String> = published.union(&ids(&after)).cloned().collect();
     wait_leads(&env, published.len() as i64, 120, &[&d]).await;
-    assert_nothing_lost(&env, &events_q, &published).await;
+    assert_each_decided_once(&env, &published).await;
+    let seen = assert_every_event_relayed(&env, &events_q, &published, 60).await;
+    // The reassignment's event went out once the broker was back (perhaps already
+    // among those just collected).
+    if !seen["rmq-0"].iter().any(|a| a == "fault-test") {
+        wait_admin_event(&events_q, "rmq-0", changed_at, 60).await;
+    }
     assert_recovered(&mut d).await;
     assert!(metric(&d, "leadrouter_broker_up") == 1.0);
     // Every poison message reached the dead-letter queue (at least once: one whose
@@ -165,6 +187,7 @@ async fn postgresql_restarted_mid_stream_the_running_daemon_reconnects_and_loses
     wait_leads(&env, published.len() as i64, 120, &[&d]).await;
     assert_nothing_lost(&env, &events_q, &published).await;
     assert_recovered(&mut d).await;
+    assert_listen_resumed(&env, &events_q, "pgr-0").await;
     eprintln!(
         "{} batch retries; {:?} in all",
         metric(&d, "leadrouter_batch_retries_total"),
@@ -211,6 +234,7 @@ async fn postgresql_refusing_connections_for_10_seconds_readiness_drops_then_eve
     assert_nothing_lost(&env, &events_q, &published).await;
     assert_recovered(&mut d).await;
     assert!(metric(&d, "leadrouter_database_up") == 1.0);
+    assert_listen_resumed(&env, &events_q, "pgdown-0").await;
     eprintln!(
         "{} batch retries; {:?} in all",
         metric(&d, "leadrouter_batch_retries_total"),

@@ -10,8 +10,8 @@
 use super::daemon::{Daemon, Env};
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
@@ -249,30 +249,29 @@ pub async fn reconnect_fixture(env: &mut Env) {
 }
 
 /// Consumes `queue` (auto-ack) until every id in `want` was seen as an event's
-/// `lead_id`, or `secs` pass. Returns how many events each lead_id had.
+/// `lead_id`, or `secs` pass. Returns the actors of each lead_id's events.
 pub async fn collect_events(
     queue: &str,
     want: &HashSet<String>,
     secs: u64,
-) -> HashMap<String, usize> {
+) -> HashMap<String, Vec<String>> {
     let conn = super::amqp::connect().await;
     let ch = conn.create_channel().await.expect("channel");
     ch.basic_qos(2000, BasicQosOptions::default())
         .await
         .expect("qos");
+    // Manual acks: with auto-ack, what the broker pushed ahead into this consumer's
+    // buffer would be gone from the queue when we stop reading.
     let mut consumer = ch
         .basic_consume(
             queue.into(),
             "fault-test-events".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
+            BasicConsumeOptions::default(),
             FieldTable::default(),
         )
         .await
         .expect("consume events");
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
     let mut missing = want.len();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while missing > 0 {
@@ -281,12 +280,15 @@ pub async fn collect_events(
             Ok(other) => panic!("events consumer ended: {other:?}"),
             Err(_) => break,
         };
+        next.ack(BasicAckOptions::default())
+            .await
+            .expect("ack event");
         let body: serde_json::Value =
             serde_json::from_slice(&next.data).expect("event body is JSON");
         let id = body["lead_id"].as_str().expect("lead_id").to_owned();
-        let n = seen.entry(id.clone()).or_default();
-        *n += 1;
-        if *n == 1 && want.contains(&id) {
+        let actors = seen.entry(id.clone()).or_default();
+        actors.push(body["actor"].as_str().unwrap_or_default().to_owned());
+        if actors.len() == 1 && want.contains(&id) {
             missing -= 1;
         }
     }
@@ -420,13 +422,13 @@ pub async fn assert_rotation_fair(
 }
 
 /// Every lead in `published` had at least one event on `events_queue`, and the outbox
-/// empties.
+/// empties. Returns the actors of the events seen, per lead.
 pub async fn assert_every_event_relayed(
     env: &Env,
     events_queue: &str,
     published: &HashSet<String>,
     secs: u64,
-) {
+) -> HashMap<String, Vec<String>> {
     let seen = collect_events(events_queue, published, secs).await;
     let missing: Vec<&String> = published
         .iter()
@@ -444,6 +446,7 @@ pub async fn assert_every_event_relayed(
     );
     env.wait_count("SELECT 1 - sign(count(*))::bigint FROM outbox", 1, secs)
         .await;
+    seen
 }
 
 /// A counter or gauge from `/metrics`, summed over its label sets (0 if absent).
@@ -456,7 +459,7 @@ pub fn metric(d: &Daemon, name: &str) -> f64 {
             let bare = key.split('{').next()?;
             (bare == name).then(|| value.parse::<f64>().ok())?
         })
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
 
 /// The log holds no panic (a recovered fault must not have panicked a task).
@@ -484,4 +487,58 @@ pub async fn wait_unready(d: &Daemon, why: &str, secs: u64) {
         "/readyz did not drop with {why:?} within {secs} s (last: {last:?}):\n{}",
         tail(&d.log_text(), 40)
     );
+}
+
+/// `leadrouter leads reassign LEAD --to AGENT --as fault-test` against the test
+/// database: an admin change whose event the daemon relays from the outbox.
+pub fn reassign(env: &Env, lead_id: &str, to: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_leadrouter"))
+        .args([
+            "leads",
+            "reassign",
+            lead_id,
+            "--to",
+            to,
+            "--as",
+            "fault-test",
+        ])
+        .env("DATABASE_URL", &env.db.url)
+        .env_remove("AMQP_URL")
+        .output()
+        .expect("leadrouter runs");
+    assert!(
+        out.status.success(),
+        "leads reassign: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Consumes `queue` until an event by actor `fault-test` for `lead_id` arrives;
+/// returns how long that took from `since`, or fails after `secs`.
+pub async fn wait_admin_event(queue: &str, lead_id: &str, since: Instant, secs: u64) -> Duration {
+    let conn = super::amqp::connect().await;
+    let ch = conn.create_channel().await.expect("channel");
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "fault-test-admin-event".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume events");
+    let deadline = tokio::time::Instant::from_std(since) + Duration::from_secs(secs);
+    loop {
+        let d = match tokio::time::timeout_at(deadline, consumer.next()).await {
+            Ok(Some(Ok(d))) => d,
+            Ok(other) => panic!("events consumer ended: {other:?}"),
+            Err(_) => panic!("no event for the reassignment of {lead_id} within {secs} s"),
+        };
+        d.ack(BasicAckOptions::default()).await.expect("ack event");
+        let body: serde_json::Value = serde_json::from_slice(&d.data).expect("JSON");
+        if body["lead_id"] == lead_id && body["actor"] == "fault-test" {
+            let _ = conn.close(200, "bye".into()).await;
+            return since.elapsed();
+        }
+    }
 }
