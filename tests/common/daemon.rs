@@ -48,6 +48,12 @@ impl Env {
 
     /// Writes a config for one instance (its own HTTP port) and starts the daemon.
     pub fn spawn(&mut self) -> Daemon {
+        let (amqp, db) = (super::amqp::url(), self.db.url.clone());
+        self.spawn_with_urls(&amqp, &db)
+    }
+
+    /// [`Env::spawn`] connecting with other URLs (another user, TLS options).
+    pub fn spawn_with_urls(&mut self, amqp_url: &str, db_url: &str) -> Daemon {
         self.spawned += 1;
         let port = free_port();
         let n = &self.amqp.names;
@@ -57,11 +63,11 @@ impl Env {
             .join(format!("leadrouter-{}.yaml", self.spawned));
         let yaml = format!(
             "amqp:\n  url: {amqp}\n  queue: {q}\n  dead_letter_queue: {dlq}\n  events_exchange: {ex}\n  prefetch: 256\ndatabase:\n  url: {db}\nrules:\n  path: rules/routing.yaml\nhttp:\n  listen: 127.0.0.1:{port}\nalerts:\n  unassigned_after: 24h\n  sweep_every: 1s\nlogging:\n  level: info,leadrouter=debug\n",
-            amqp = super::amqp::url(),
+            amqp = amqp_url,
             q = n.inbound,
             dlq = n.dead_letter,
             ex = n.events_exchange,
-            db = self.db.url,
+            db = db_url,
         );
         std::fs::write(&config, yaml).unwrap();
         let log = self.dir.path().join(format!("daemon-{}.log", self.spawned));

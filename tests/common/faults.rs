@@ -28,9 +28,23 @@ pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 // ---------------------------------------------------------------------------------
 // Services
 
+/// `cmd args` with no file descriptor beyond stdin, stdout and stderr. A server started
+/// here (PostgreSQL by `pg_ctlcluster`, RabbitMQ by `rabbitmq-server`) would otherwise
+/// inherit every descriptor this test process inherited, among them the one of
+/// `flock /tmp/leadrouter-machine.lock cargo test …`, and hold the machine lock for as
+/// long as the server runs.
+fn service_command(cmd: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(r#"for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null; exec "$@""#)
+        .arg("bash")
+        .arg(cmd)
+        .args(args);
+    c
+}
+
 fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
-    let out = Command::new(cmd)
-        .args(args)
+    let out = service_command(cmd, args)
         .output()
         .map_err(|e| format!("cannot run {cmd}: {e}"))?;
     if out.status.success() {
