@@ -108,7 +108,7 @@ async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_a
     let events_q = durable_events_queue(&mut env).await;
     declare_topology(&env).await;
     // A backlog with poison in it: dead-lettering is under way when the broker goes.
-    let n = 10_000;
+    let n = 15_000;
     let mut bodies = leads("rmq", 0..n);
     let published = ids(&bodies);
     let poison: Vec<String> = (0..20).map(|i| format!("not json {i}")).collect();
@@ -119,7 +119,7 @@ async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_a
     let mut d = env.spawn();
     d.wait_ready().await;
 
-    wait_some_leads(&env, 1000, 60).await;
+    wait_some_leads(&env, 500, 60).await;
     stop_rabbitmq();
     let at_stop = env.count("SELECT count(*) FROM leads").await;
     eprintln!("RabbitMQ stopped with {at_stop} of {n} leads decided");
@@ -181,6 +181,9 @@ async fn postgresql_restarted_mid_stream_the_running_daemon_reconnects_and_loses
 
     wait_some_leads(&env, 1000, 60).await;
     restart_postgres();
+    let at_restart = env.count("SELECT count(*) FROM leads").await;
+    eprintln!("PostgreSQL restarted with {at_restart} of {n} leads decided");
+    assert!(at_restart < n as i64, "the database restarted mid-stream");
     let after = leads("pgr-after", 0..1000);
     publish_fast(&env.amqp.names.inbound, &after).await;
     published.extend(ids(&after));
