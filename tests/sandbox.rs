@@ -75,6 +75,36 @@ fn deep_recursion_hits_the_call_depth_bound() {
     assert_bounded("fn f(n) { f(n + 1) } f(0)", "call depth");
 }
 
+// Closures that a native function runs (`map`, `filter`, `reduce`, `sort`, …) run on a
+// copy of Rhai's operation count, which is thrown away after each call: without the
+// sandbox's own count, a nested map ran a million closures "within" 100,000
+// operations and never looked at the clock (11 s here for 1000 × 1000).
+
+#[test]
+fn nested_closures_hit_a_bound() {
+    assert_bounded(
+        "let a = []; a.pad(1000, 0); a.map(|x| { let b = []; b.pad(1000, 0); b.map(|y| y); 0 }); ()",
+        "bound hit",
+    );
+}
+
+#[test]
+fn operations_inside_closures_count_towards_the_operations_bound() {
+    // 1000 closures of ~250 operations each: far past 100,000 operations in all.
+    assert_bounded(
+        "let a = []; a.pad(1000, 0); a.filter(|x| { let i = 0; while i < 50 { i += 1; } true }); ()",
+        "bound hit",
+    );
+}
+
+#[test]
+fn allocating_in_closures_hits_a_bound() {
+    assert_bounded(
+        "let a = []; a.pad(9000, \"\"); a.map(|x| { let s = \"\"; s.pad(60000, \"x\"); s })",
+        "bound hit",
+    );
+}
+
 #[test]
 fn eval_is_disabled() {
     let dir = tempfile::tempdir().unwrap();

@@ -415,6 +415,15 @@ impl Compiler<'_> {
                 }
             }
         });
+        // A condition that failed to compile must have said why: were it dropped
+        // silently, the rule would match every lead.
+        let when_given = when_v.is_some_and(|v| v.as_mapping().is_some_and(|m| !m.is_empty()));
+        if when_given
+            && when.is_none()
+            && !self.errors.iter().any(|e| e.rule.as_deref() == Some(name))
+        {
+            self.err(&format!("{at}.when"), "invalid condition");
+        }
         let when_script_src = m.get("when_script").and_then(|v| match v.as_str() {
             Some(s) => Some(s.to_owned()),
             None => {
@@ -857,9 +866,15 @@ impl Compiler<'_> {
                 } else if let Some(u) = n.as_u64() {
                     Json::from(u)
                 } else {
-                    n.as_f64()
-                        .and_then(serde_json::Number::from_f64)
-                        .map(Json::Number)?
+                    // `.inf` and `.nan` have no JSON counterpart: an error, not a
+                    // condition that silently disappears (and its rule with it matching all).
+                    match n.as_f64().and_then(serde_json::Number::from_f64) {
+                        Some(x) => Json::Number(x),
+                        None => {
+                            self.err(at, format!("`{label}`: {} is not a finite number", show(v)));
+                            return None;
+                        }
+                    }
                 }
             }
             _ => {
@@ -909,6 +924,8 @@ impl Compiler<'_> {
 fn show(v: &Yaml) -> String {
     match v {
         Yaml::Null => "nothing".into(),
+        // JSON would print `null` for these: keep YAML's spelling (`.inf`, `.nan`).
+        Yaml::Number(n) if n.as_f64().is_some_and(|f| !f.is_finite()) => n.to_string(),
         other => serde_json::to_string(other).unwrap_or_else(|_| format!("{other:?}")),
     }
 }

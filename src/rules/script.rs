@@ -4,6 +4,13 @@
 //! `eval` are off, and every call is bounded in operations, call depth, expression depth,
 //! string/array/map sizes and wall time. A failure or a bound hit is an `Err` the engine
 //! records in the trace: the rule does not decide and the next one is tried.
+//!
+//! Operations and wall time are counted here, in the progress callback, not only by
+//! Rhai: a closure that a native function calls (`map`, `filter`, `reduce`, `sort`,
+//! `all`, …) runs on a *copy* of Rhai's run state, so its operations never add up to
+//! the script's count. A nested `a.map(|x| b.map(|y| ..))` would otherwise run
+//! millions of closures within a "100,000 operation" budget and never look at the
+//! clock, holding the routing lock for minutes.
 use rhai::{AST, Array, Dynamic, Engine, FLOAT, INT, Map, Scope};
 use serde_json::Value;
 use std::cell::Cell;
@@ -42,7 +49,13 @@ impl Default for Limits {
 thread_local! {
     /// Deadline of the script call running on this thread (Rhai evaluates synchronously).
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Operations of the script call running on this thread, closures included.
+    static OPERATIONS: Cell<u64> = const { Cell::new(0) };
 }
+
+/// Why the progress callback stopped a script (the termination token).
+const STOP_OPERATIONS: &str = "too many operations";
+const STOP_WALL_TIME: &str = "wall time exceeded";
 
 /// A compiled script plus where it came from (for error messages).
 #[derive(Debug)]
@@ -86,13 +99,24 @@ impl Sandbox {
             .disable_symbol("eval");
         engine.on_print(|s| tracing::debug!(target: "leadrouter::script", "{s}"));
         engine.on_debug(|s, _, _| tracing::debug!(target: "leadrouter::script", "{s}"));
-        engine.on_progress(|ops| {
-            // Reading the clock every operation would cost more than the operations.
-            if ops % 256 != 0 {
+        let max_operations = limits.max_operations;
+        engine.on_progress(move |_| {
+            // Rhai's own count (the argument) restarts in every closure a native
+            // function calls: count every operation here instead (see the module docs).
+            let ops = OPERATIONS.with(|n| {
+                n.set(n.get() + 1);
+                n.get()
+            });
+            if ops > max_operations {
+                return Some(Dynamic::from(STOP_OPERATIONS));
+            }
+            // Reading the clock every operation would cost more than the operations;
+            // every 32nd keeps the overshoot to 32 operations (one can scan 64 KiB).
+            if ops % 32 != 0 {
                 return None;
             }
             match DEADLINE.with(Cell::get) {
-                Some(d) if Instant::now() >= d => Some(Dynamic::from("wall time exceeded")),
+                Some(d) if Instant::now() >= d => Some(Dynamic::from(STOP_WALL_TIME)),
                 _ => None,
             }
         });
@@ -121,6 +145,7 @@ impl Sandbox {
     pub fn run(&self, script: &Script, scope: &mut Scope<'_>) -> Result<Dynamic, String> {
         let mark = scope.len();
         DEADLINE.with(|d| d.set(Some(Instant::now() + self.wall_time)));
+        OPERATIONS.with(|n| n.set(0));
         let out = self
             .engine
             .eval_ast_with_scope::<Dynamic>(scope, &script.ast);
@@ -191,10 +216,29 @@ fn compile_error(e: rhai::ParseError) -> CompileError {
 fn describe_eval_error(e: &rhai::EvalAltResult) -> String {
     use rhai::EvalAltResult as E;
     match e {
+        // A bound hit inside a function or closure: report the bound, not the wrapper.
+        E::ErrorInFunctionCall(_, _, inner, _) if is_bound(inner) => describe_eval_error(inner),
         E::ErrorTooManyOperations(_) => "script stopped: too many operations (bound hit)".into(),
         E::ErrorStackOverflow(_) => "script stopped: call depth exceeded (bound hit)".into(),
         E::ErrorDataTooLarge(what, _) => format!("script stopped: {what} too large (bound hit)"),
+        E::ErrorTerminated(token, _)
+            if token.clone().into_string().ok().as_deref() == Some(STOP_OPERATIONS) =>
+        {
+            "script stopped: too many operations (bound hit)".into()
+        }
         E::ErrorTerminated(_, _) => "script stopped: wall time exceeded (bound hit)".into(),
         other => format!("script error: {other}"),
+    }
+}
+
+fn is_bound(e: &rhai::EvalAltResult) -> bool {
+    use rhai::EvalAltResult as E;
+    match e {
+        E::ErrorInFunctionCall(_, _, inner, _) => is_bound(inner),
+        E::ErrorTooManyOperations(_)
+        | E::ErrorStackOverflow(_)
+        | E::ErrorDataTooLarge(..)
+        | E::ErrorTerminated(..) => true,
+        _ => false,
     }
 }

@@ -51,6 +51,12 @@ impl Env {
 
     /// Writes a config for one instance (its own HTTP port) and starts the daemon.
     pub fn spawn(&mut self) -> Daemon {
+        let (amqp, db) = (super::amqp::url(), self.db.url.clone());
+        self.spawn_with_urls(&amqp, &db)
+    }
+
+    /// [`Env::spawn`] connecting with other URLs (another user, TLS options).
+    pub fn spawn_with_urls(&mut self, amqp_url: &str, db_url: &str) -> Daemon {
         self.spawned += 1;
         let port = free_port();
         let n = &self.amqp.names;
@@ -60,11 +66,11 @@ impl Env {
             .join(format!("leadrouter-{}.yaml", self.spawned));
         let yaml = format!(
             "amqp:\n  url: {amqp}\n  queue: {q}\n  dead_letter_queue: {dlq}\n  events_exchange: {ex}\n  prefetch: 256\ndatabase:\n  url: {db}\nrules:\n  path: rules/routing.yaml\nhttp:\n  listen: 127.0.0.1:{port}\nalerts:\n  unassigned_after: {after}\n  sweep_every: 1s\nlogging:\n  level: info,leadrouter=debug\n",
-            amqp = super::amqp::url(),
+            amqp = amqp_url,
             q = n.inbound,
             dlq = n.dead_letter,
             ex = n.events_exchange,
-            db = self.db.url,
+            db = db_url,
             after = self.unassigned_after,
         );
         std::fs::write(&config, yaml).unwrap();
@@ -248,6 +254,13 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// Whether the process is still running (it has not exited, nor been killed).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     pub fn kill(&mut self) {

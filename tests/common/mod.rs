@@ -5,3 +5,4 @@ pub mod amqp;
 pub mod daemon;
 pub mod db;
 pub mod engine;
+pub mod faults;
