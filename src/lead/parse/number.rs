@@ -32,8 +32,11 @@ pub(super) fn check_exact(token: &str) -> Result<(), String> {
     if !value.is_finite() {
         return Err(format!("number {} is out of range", shorten(token)));
     }
-    // `{:e}` prints the shortest digits that read back as the same f64.
-    let shortest = format!("{value:e}");
+    // What serde_json will write when the payload is stored (ryu's shortest digits).
+    // Compare with that, not with Rust's `{:e}`: when two shortest forms tie, the two
+    // formatters may pick different last digits, and only serde_json's is stored.
+    let shortest =
+        serde_json::Number::from_f64(value).map_or_else(|| format!("{value:e}"), |n| n.to_string());
     match (decimal(token), decimal(&shortest)) {
         (Some(a), Some(b)) if a == b => Ok(()),
         _ => Err(format!(
