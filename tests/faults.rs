@@ -247,6 +247,45 @@ async fn postgresql_refusing_connections_for_10_seconds_readiness_drops_then_eve
     env.cleanup().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_postgresql_is_down_exits_zero_within_10_seconds_and_nothing_is_lost() {
+    let _serial = SERIAL.lock().await;
+    let _services = ServicesGuard;
+    let started = Instant::now();
+    let mut env = Env::new(Some(POOL_RULES)).await;
+    let events_q = durable_events_queue(&mut env).await;
+    declare_topology(&env).await;
+    let n = 5_000;
+    let bodies = leads("term", 0..n);
+    let published = ids(&bodies);
+    publish_fast(&env.amqp.names.inbound, &bodies).await;
+    let mut d = env.spawn();
+    d.wait_ready().await;
+
+    wait_some_leads(&env, 500, 60).await;
+    stop_postgres();
+    wait_unready(&d, "down", 15).await;
+    // The batch it holds cannot commit: shutdown gives up on it (unacked) in time.
+    let asked = Instant::now();
+    let status = d
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no exit within 10 s:\n{}", d.log_text()));
+    let took = asked.elapsed();
+    assert!(status.success(), "exit status {status}:\n{}", d.log_text());
+    assert!(took < Duration::from_secs(10));
+    assert_no_panic(&d);
+    start_postgres();
+
+    let mut d2 = env.spawn();
+    d2.wait_ready().await;
+    wait_leads(&env, n as i64, 120, &[&d2]).await;
+    assert_nothing_lost(&env, &events_q, &published).await;
+    assert_recovered(&mut d2).await;
+    eprintln!("exited in {took:?}; {:?} in all", started.elapsed());
+    d2.kill();
+    env.cleanup().await;
+}
+
 /// `instances` daemons on one queue; the first is killed mid-stream and not restarted.
 async fn instances_on_one_queue_one_killed(instances: usize, prefix: &str) {
     let _serial = SERIAL.lock().await;

@@ -106,6 +106,12 @@ fn allocating_in_closures_hits_a_bound() {
 }
 
 #[test]
+fn too_many_variables_is_a_bound() {
+    let body: String = (0..300).map(|i| format!("let v{i} = {i};\n")).collect();
+    assert_bounded(&(body + "()"), "too many variables (bound hit)");
+}
+
+#[test]
 fn eval_is_disabled() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s.rhai"), "eval(\"1\")").unwrap();

@@ -219,6 +219,7 @@ fn describe_eval_error(e: &rhai::EvalAltResult) -> String {
         // A bound hit inside a function or closure: report the bound, not the wrapper.
         E::ErrorInFunctionCall(_, _, inner, _) if is_bound(inner) => describe_eval_error(inner),
         E::ErrorTooManyOperations(_) => "script stopped: too many operations (bound hit)".into(),
+        E::ErrorTooManyVariables(_) => "script stopped: too many variables (bound hit)".into(),
         E::ErrorStackOverflow(_) => "script stopped: call depth exceeded (bound hit)".into(),
         E::ErrorDataTooLarge(what, _) => format!("script stopped: {what} too large (bound hit)"),
         E::ErrorTerminated(token, _)
@@ -236,6 +237,7 @@ fn is_bound(e: &rhai::EvalAltResult) -> bool {
     match e {
         E::ErrorInFunctionCall(_, _, inner, _) => is_bound(inner),
         E::ErrorTooManyOperations(_)
+        | E::ErrorTooManyVariables(_)
         | E::ErrorStackOverflow(_)
         | E::ErrorDataTooLarge(..)
         | E::ErrorTerminated(..) => true,
