@@ -37,6 +37,9 @@ pub struct AmqpConfig {
     pub events_exchange: String,
     /// `basic.qos` prefetch count (AMQP limits it to 16 bits).
     pub prefetch: u16,
+    /// Most leads decided and committed in one transaction. Default: half the prefetch
+    /// window, so the broker keeps delivering the next batch while one commits.
+    pub batch_size: Option<u16>,
     /// Larger bodies are dead-lettered.
     pub max_message_bytes: usize,
 }
@@ -49,6 +52,7 @@ impl Default for AmqpConfig {
             dead_letter_queue: "leads.dead".into(),
             events_exchange: "leads.events".into(),
             prefetch: 512,
+            batch_size: None,
             max_message_bytes: crate::lead::DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
@@ -310,6 +314,14 @@ impl Config {
                     ))
                 })?
             }
+            ("amqp", "batch_size") => {
+                self.amqp.batch_size = Some(value.trim().parse().map_err(|_| {
+                    invalid(format!(
+                        "expected an integer from 1 to {}, got {value:?}",
+                        u16::MAX
+                    ))
+                })?)
+            }
             ("amqp", "max_message_bytes") => {
                 self.amqp.max_message_bytes = value
                     .trim()
@@ -390,6 +402,17 @@ impl Config {
         }
         if self.amqp.prefetch == 0 {
             return Err(invalid("amqp.prefetch", "must be at least 1".into()));
+        }
+        if let Some(size) = self.amqp.batch_size
+            && (size == 0 || size > self.amqp.prefetch)
+        {
+            return Err(invalid(
+                "amqp.batch_size",
+                format!(
+                    "must be from 1 to amqp.prefetch ({}), got {size}",
+                    self.amqp.prefetch
+                ),
+            ));
         }
         if self.amqp.max_message_bytes == 0 {
             return Err(invalid(
@@ -613,6 +636,14 @@ fn redact_query(rest: &str) -> String {
     format!("{path}{}", parts.join("&"))
 }
 
+impl AmqpConfig {
+    /// The batch size in force: `batch_size`, or half the prefetch window.
+    pub fn effective_batch_size(&self) -> usize {
+        let size = self.batch_size.unwrap_or(self.prefetch / 2);
+        usize::from(size.max(1))
+    }
+}
+
 impl Config {
     /// What the broker layer needs from this configuration.
     pub fn broker_settings(&self) -> crate::broker::BrokerSettings {
@@ -721,6 +752,19 @@ mod tests {
     }
 
     #[test]
+    fn batch_size_defaults_to_half_the_prefetch_window() {
+        let (_dir, path) = write_config("amqp:\n  prefetch: 300\n");
+        let c = Config::load_with_env(Some(&path), no_env()).unwrap();
+        assert_eq!(c.amqp.effective_batch_size(), 150);
+        let (_dir, path) = write_config("amqp:\n  prefetch: 1\n");
+        let c = Config::load_with_env(Some(&path), no_env()).unwrap();
+        assert_eq!(c.amqp.effective_batch_size(), 1);
+        let env = env(&[("LEADROUTER_AMQP__BATCH_SIZE", "512")]);
+        let c = Config::load_with_env(None, env).unwrap();
+        assert_eq!(c.amqp.effective_batch_size(), 512);
+    }
+
+    #[test]
     fn bad_file_values_name_the_key() {
         let (_dir, path) = write_config("amqp:\n  prefetch: lots\n");
         let e = Config::load_with_env(Some(&path), no_env())
@@ -751,6 +795,15 @@ mod tests {
         assert!(
             !e.contains("LEADROUTER_"),
             "a file value is not blamed on the env: {e}"
+        );
+
+        let (_dir, path) = write_config("amqp:\n  prefetch: 64\n  batch_size: 128\n");
+        let e = Config::load_with_env(Some(&path), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("amqp.batch_size") && e.contains("amqp.prefetch (64)"),
+            "{e}"
         );
 
         let (_dir, path) = write_config("amqp:\n  max_message_bytes: 0\n");

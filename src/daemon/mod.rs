@@ -6,6 +6,7 @@
 //! the process is gone within 10 seconds; whatever was not acked by then is redelivered
 //! and recognised as a duplicate if it had been committed.
 mod gauges;
+mod intake;
 mod pipeline;
 mod relay;
 mod reload;
@@ -123,7 +124,7 @@ pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
         rules: rules_rx,
         relay: relay_tx,
         readiness: readiness.clone(),
-        max_batch: usize::from(config.amqp.prefetch.max(1)),
+        max_batch: config.amqp.effective_batch_size(),
         max_message_bytes: config.amqp.max_message_bytes,
         give_up: give_up.clone(),
     };

@@ -1,13 +1,14 @@
-//! consume → parse → decide → persist (+outbox) → ack, one batch at a time.
+//! consume → parse (the intake stage, one batch ahead) → decide → persist (+outbox) → ack.
 //!
-//! A batch is whatever the prefetch window holds. Rejected messages are dead-lettered
-//! (confirmed, then acked); the leads are decided and written in one transaction; only
-//! after the commit are they acked and their events handed to the relay. On a database
-//! error nothing is acked and the batch is retried with backoff.
+//! Rejected messages are dead-lettered by the intake; the leads of a batch are decided
+//! and written in one transaction; only after the commit are they acked and their events
+//! handed to the relay. On a database error nothing is acked and the batch is retried
+//! with backoff. Batches commit one at a time, in delivery order.
 use super::RulesRx;
-use crate::broker::{Acker, Consumer, InboundDelivery};
+use super::intake::{Intake, ParsedBatch};
+use crate::broker::{Acker, Consumer};
 use crate::http::Readiness;
-use crate::lead::{Lead, parse_lead};
+use crate::lead::Lead;
 use crate::routing::decide;
 use crate::store::{LeadOutcome, OutboxEvent, Store};
 use crate::telemetry;
@@ -29,47 +30,49 @@ pub struct Pipeline {
     pub give_up: CancellationToken,
 }
 
-/// How long a batch waits for more deliveries after the first: short enough not to
-/// be felt at low rates, long enough to fill batches under load.
-const LINGER: Duration = Duration::from_millis(2);
+/// The commit stage: what the intake hands over.
+struct Committer {
+    acker: Acker,
+    store: Store,
+    rules: RulesRx,
+    relay: mpsc::Sender<Vec<OutboxEvent>>,
+    readiness: Arc<Readiness>,
+    give_up: CancellationToken,
+}
 
 impl Pipeline {
     /// Runs until consumption ends (shutdown stops the consumer and the buffer drains).
-    pub async fn run(mut self) {
-        self.readiness.set_consuming(true);
-        loop {
-            let batch = self.consumer.next_batch(self.max_batch, LINGER).await;
-            if batch.is_empty() {
-                break;
-            }
-            self.process(batch).await;
+    pub async fn run(self) {
+        let intake = Intake {
+            consumer: self.consumer,
+            acker: self.acker.clone(),
+            max_batch: self.max_batch,
+            max_message_bytes: self.max_message_bytes,
+        };
+        let mut committer = Committer {
+            acker: self.acker,
+            store: self.store,
+            rules: self.rules,
+            relay: self.relay,
+            readiness: self.readiness,
+            give_up: self.give_up,
+        };
+        // One parsed batch waits while another commits: enough to overlap the stages.
+        let (tx, mut rx) = mpsc::channel::<ParsedBatch>(1);
+        let intake = tokio::spawn(intake.run(tx));
+        committer.readiness.set_consuming(true);
+        while let Some(batch) = rx.recv().await {
+            committer.process(batch).await;
         }
-        self.readiness.set_consuming(false);
+        let _ = intake.await;
+        committer.readiness.set_consuming(false);
         tracing::info!("consumer stopped; pipeline drained");
     }
+}
 
-    async fn process(&mut self, batch: Vec<InboundDelivery>) {
-        telemetry::leads_consumed(batch.len());
-        let mut leads: Vec<Lead> = Vec::with_capacity(batch.len());
-        let mut delivered: Vec<InboundDelivery> = Vec::with_capacity(batch.len());
-        for d in batch {
-            match parse_lead(&d.body, self.max_message_bytes) {
-                Ok(lead) => {
-                    leads.push(lead);
-                    delivered.push(d);
-                }
-                Err(rejection) => {
-                    telemetry::lead_rejected(rejection.reason.label(), &rejection.detail);
-                    if let Err(e) = self.acker.dead_letter(&d, &rejection.to_string()).await {
-                        // Not acked: it comes back after the reconnect and is rejected again.
-                        tracing::warn!(error = %e, "dead-lettering failed; the message will be redelivered");
-                    }
-                }
-            }
-        }
-        if leads.is_empty() {
-            return;
-        }
+impl Committer {
+    async fn process(&mut self, batch: ParsedBatch) {
+        let ParsedBatch { leads, deliveries } = batch;
         let Some(events) = self.commit(&leads).await else {
             return; // shutting down with the database unreachable: not acked, redelivered later
         };
@@ -78,7 +81,7 @@ impl Pipeline {
         if !events.is_empty() && self.relay.try_send(events).is_err() {
             tracing::debug!("relay busy; events left to the outbox backstop");
         }
-        match self.acker.ack(&delivered).await {
+        match self.acker.ack(&deliveries).await {
             Ok(report) if report.stale > 0 => {
                 tracing::info!(
                     stale = report.stale,
@@ -90,7 +93,7 @@ impl Pipeline {
                 tracing::warn!(error = %e, "ack failed; the messages will be redelivered and recognised as duplicates")
             }
         }
-        for d in &delivered {
+        for d in &deliveries {
             telemetry::decision_latency(d.received_at.elapsed());
         }
     }
@@ -101,6 +104,9 @@ impl Pipeline {
         let mut wait = Duration::from_millis(100);
         let mut attempt = 0u32;
         loop {
+            if self.give_up.is_cancelled() {
+                return None; // a batch behind one that already gave up: do not wait again
+            }
             let rules = self.rules.borrow().clone();
             let started = Instant::now();
             let result = self

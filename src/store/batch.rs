@@ -1,13 +1,20 @@
 //! Routing a batch of leads in one transaction: the daemon's hot path.
-use super::outbox::{self, OutboxEvent};
-use super::snapshot::{load_state, lock_routing, save_rotations};
+use super::outbox::OutboxEvent;
+use super::snapshot::{BatchState, read_state};
 use super::{ROUTER_ACTOR, Store, StoreError};
 use crate::lead::Lead;
-use crate::routing::{LeadStatus, MemoryState, RoutingDecision};
+use crate::routing::{LeadStatus, MemoryState, PoolRotation, RoutingDecision};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use std::collections::HashSet;
+
+/// Opens a batch's transaction and takes the routing advisory lock in the same round
+/// trip (see [`ROUTING_LOCK_KEY`](super::ROUTING_LOCK_KEY): one batch at a time across all instances, so
+/// rotations advance as one sequence and two instances cannot both find a redelivered
+/// lead new). The lock is its own statement: the next one then sees every batch
+/// committed before the lock was granted.
+const BEGIN_LOCKED: &str = "BEGIN; SELECT pg_advisory_xact_lock(7810756212788524404)";
 
 /// What happened to each lead of a batch, in input order, and the events committed.
 #[derive(Debug, Clone, Default)]
@@ -70,20 +77,19 @@ impl Store {
         if leads.is_empty() {
             return Ok(BatchOutcome::default());
         }
-        let mut tx = self.pool.begin().await?;
+        // 1. Transaction + routing lock: one round trip.
+        let mut tx = self.pool.begin_with(BEGIN_LOCKED).await?;
 
-        // 1. One batch at a time across all instances, so rotations advance as one
-        //    sequence and two instances cannot both find a redelivered lead new.
-        let now = lock_routing(&mut tx).await?;
-
-        // 2. Duplicates: already stored, or repeated within this batch.
+        // 2. Everything the decisions read, as of now (under the lock), in one round
+        //    trip: the clock, which leads are already stored, agents, counts, rotations.
         let ids: Vec<&str> = leads.iter().map(|l| l.id.as_str()).collect();
-        let stored: Vec<String> =
-            sqlx::query_scalar("SELECT lead_id FROM leads WHERE lead_id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&mut *tx)
-                .await?;
-        let stored: HashSet<String> = stored.into_iter().collect();
+        let BatchState {
+            now,
+            stored,
+            mut state,
+        } = read_state(&mut tx, &ids, least_loaded_agents, pools).await?;
+
+        // 3. Duplicates: already stored, or repeated within this batch.
         let mut seen = HashSet::with_capacity(leads.len());
         let is_new: Vec<bool> = leads
             .iter()
@@ -98,9 +104,6 @@ impl Store {
             });
         }
 
-        // 3. The state the rules read, as of now (under the lock).
-        let mut state = load_state(&mut tx, least_loaded_agents, pools).await?;
-
         // 4. Decide in input order: rotation steps follow the order leads arrived.
         let mut rows = Vec::with_capacity(leads.len());
         for (lead, _) in leads.iter().zip(&is_new).filter(|(_, n)| **n) {
@@ -114,13 +117,7 @@ impl Store {
             });
         }
 
-        // 5. One statement per table.
-        insert_leads(&mut tx, &rows, now).await?;
-        insert_decisions(&mut tx, &rows, ruleset_hash, now).await?;
-        let events: Vec<OutboxEvent> = rows.iter().map(|r| r.event.clone()).collect();
-        outbox::insert_events(&mut tx, &events).await?;
-
-        // 6. Rotations the decisions stepped.
+        // 5. Rotations the decisions stepped.
         let dirty = state.take_dirty();
         let unloaded: Vec<&str> = dirty
             .iter()
@@ -132,10 +129,13 @@ impl Store {
             // it: the caller's pool list is incomplete.
             tracing::warn!(pools = ?unloaded, "rotation stepped for pools not in the batch's pool list");
         }
-        save_rotations(&mut tx, &dirty).await?;
+
+        // 6. Leads, decisions, events and rotations: one statement, one round trip.
+        write_batch(&mut tx, &rows, &dirty, ruleset_hash, now).await?;
 
         // 7.
         tx.commit().await?;
+        let events: Vec<OutboxEvent> = rows.iter().map(|r| r.event.clone()).collect();
         tracing::debug!(
             decided = rows.len(),
             duplicates = leads.len() - rows.len(),
@@ -160,9 +160,16 @@ impl Store {
     }
 }
 
-async fn insert_leads(
+/// Writes the decided rows (`leads`, `routing_decisions`, `outbox`) and the stepped
+/// rotations with one statement. The CTEs share one snapshot, which is fine: none reads
+/// what another writes; the foreign key from `routing_decisions` to `leads` is checked at
+/// the end of the statement. `WITH ORDINALITY` + `ORDER BY`: decision ids and outbox
+/// sequence numbers (relay order) follow the batch order.
+async fn write_batch(
     conn: &mut PgConnection,
     rows: &[Row<'_>],
+    rotations: &[(String, PoolRotation)],
+    ruleset_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let ids: Vec<&str> = rows.iter().map(|r| r.lead.id.as_str()).collect();
@@ -183,12 +190,43 @@ async fn insert_leads(
         .collect();
     let payloads: Vec<Json<&serde_json::Map<String, serde_json::Value>>> =
         rows.iter().map(|r| Json(&r.lead.payload)).collect();
+    let traces: Vec<Json<&crate::routing::Trace>> =
+        rows.iter().map(|r| Json(&r.decision.trace)).collect();
+    let event_ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.event.event_id).collect();
+    let routing_keys: Vec<&str> = rows.iter().map(|r| r.event.routing_key.as_str()).collect();
+    let bodies: Vec<Json<&serde_json::Value>> = rows.iter().map(|r| Json(&r.event.body)).collect();
+    let rotated: Vec<&str> = rotations.iter().map(|(p, _)| p.as_str()).collect();
+    let rotation_states: Vec<Json<&PoolRotation>> =
+        rotations.iter().map(|(_, r)| Json(r)).collect();
     sqlx::query(
-        "INSERT INTO leads (lead_id, status, owner_id, queue, pool, rule, received_at, decided_at, unassigned_since, payload)
-         SELECT lead_id, status, owner_id, queue, pool, rule, received_at, $8, unassigned_since, payload
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::timestamptz[], $9::timestamptz[], $10::jsonb[])
-              AS u(lead_id, status, owner_id, queue, pool, rule, received_at, unassigned_since, payload)",
+        "WITH u AS (
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                  $6::text[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[],
+                                  $10::jsonb[], $11::uuid[], $12::text[], $13::jsonb[])
+                 WITH ORDINALITY AS u(lead_id, status, owner_id, queue, pool, rule, received_at,
+                                      unassigned_since, payload, trace, event_id, routing_key,
+                                      body, n)
+         ),
+         l AS (
+             INSERT INTO leads (lead_id, status, owner_id, queue, pool, rule, received_at,
+                                decided_at, unassigned_since, payload)
+             SELECT lead_id, status, owner_id, queue, pool, rule, received_at, $14,
+                    unassigned_since, payload
+             FROM u
+         ),
+         d AS (
+             INSERT INTO routing_decisions (lead_id, status, owner_id, queue, pool, rule, trace,
+                                            ruleset, decided_at, actor)
+             SELECT lead_id, status, owner_id, queue, pool, rule, trace, $15, $14, $16
+             FROM u ORDER BY n
+         ),
+         o AS (
+             INSERT INTO outbox (event_id, routing_key, body)
+             SELECT event_id, routing_key, body FROM u ORDER BY n
+         )
+         INSERT INTO pool_rotations (pool, state)
+         SELECT * FROM UNNEST($17::text[], $18::jsonb[])
+         ON CONFLICT (pool) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
     )
     .bind(ids)
     .bind(statuses)
@@ -197,50 +235,27 @@ async fn insert_leads(
     .bind(pools)
     .bind(rules)
     .bind(received)
-    .bind(now)
     .bind(since)
     .bind(payloads)
+    .bind(traces)
+    .bind(event_ids)
+    .bind(routing_keys)
+    .bind(bodies)
+    .bind(now)
+    .bind(ruleset_hash)
+    .bind(ROUTER_ACTOR)
+    .bind(rotated)
+    .bind(rotation_states)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-async fn insert_decisions(
-    conn: &mut PgConnection,
-    rows: &[Row<'_>],
-    ruleset_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.lead.id.as_str()).collect();
-    let statuses: Vec<&str> = rows.iter().map(|r| r.decision.status.as_str()).collect();
-    let owners: Vec<Option<&str>> = rows
-        .iter()
-        .map(|r| r.decision.owner_id.as_deref())
-        .collect();
-    let queues: Vec<Option<&str>> = rows.iter().map(|r| r.decision.queue.as_deref()).collect();
-    let pools: Vec<Option<&str>> = rows.iter().map(|r| r.decision.pool.as_deref()).collect();
-    let rules: Vec<Option<&str>> = rows.iter().map(|r| r.decision.rule.as_deref()).collect();
-    let traces: Vec<Json<&crate::routing::Trace>> =
-        rows.iter().map(|r| Json(&r.decision.trace)).collect();
-    // WITH ORDINALITY + ORDER BY: ids (the append order) follow the batch order.
-    sqlx::query(
-        "INSERT INTO routing_decisions (lead_id, status, owner_id, queue, pool, rule, trace, ruleset, decided_at, actor)
-         SELECT lead_id, status, owner_id, queue, pool, rule, trace, $8, $9, $10
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
-              WITH ORDINALITY AS u(lead_id, status, owner_id, queue, pool, rule, trace, n)
-         ORDER BY n",
-    )
-    .bind(ids)
-    .bind(statuses)
-    .bind(owners)
-    .bind(queues)
-    .bind(pools)
-    .bind(rules)
-    .bind(traces)
-    .bind(ruleset_hash)
-    .bind(now)
-    .bind(ROUTER_ACTOR)
-    .execute(conn)
-    .await?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_locked_begin_takes_the_routing_lock() {
+        let key = crate::store::ROUTING_LOCK_KEY.to_string();
+        assert!(super::BEGIN_LOCKED.ends_with(&format!("pg_advisory_xact_lock({key})")));
+    }
 }

@@ -6,6 +6,7 @@ use crate::routing::{MemoryState, PoolRotation};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::types::Json;
+use std::collections::HashSet;
 
 /// Takes the routing advisory lock for the rest of the caller's transaction (waiting
 /// for other instances' batches) and returns the database clock once it is held: the
@@ -23,61 +24,86 @@ pub async fn lock_routing(conn: &mut PgConnection) -> Result<DateTime<Utc>, Stor
 }
 
 /// Loads halted and inactive agents, open-lead counts for `least_loaded_agents`, and the
-/// rotations of `pools`. Agents without a row in `agents` are available (SPEC 6).
+/// rotations of `pools`, in one round trip. Agents without a row in `agents` are
+/// available (SPEC 6).
 pub async fn load_state(
     conn: &mut PgConnection,
     least_loaded_agents: &[String],
     pools: &[String],
 ) -> Result<MemoryState, StoreError> {
-    let mut state = MemoryState::new();
+    Ok(read_state(conn, &[], least_loaded_agents, pools)
+        .await?
+        .state)
+}
 
-    let unavailable: Vec<(String, bool, bool)> =
-        sqlx::query_as("SELECT agent_id, halted, active FROM agents WHERE halted OR NOT active")
-            .fetch_all(&mut *conn)
-            .await?;
-    for (agent, halted, active) in unavailable {
-        if !active {
-            state.inactive.insert(agent.clone());
-        }
-        if halted {
-            state.halted.insert(agent);
-        }
-    }
+/// What a batch reads under the routing lock.
+pub struct BatchState {
+    /// The database clock after the lock was taken: the batch's decision time.
+    pub now: DateTime<Utc>,
+    /// Those of the asked lead ids already stored.
+    pub stored: HashSet<String>,
+    pub state: MemoryState,
+}
 
-    if !least_loaded_agents.is_empty() {
-        let counts: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT owner_id, count(*) FROM leads
-             WHERE status = 'assigned' AND owner_id = ANY($1)
-             GROUP BY owner_id",
+/// [`load_state`], plus the clock and which of `lead_ids` are already stored: everything
+/// a batch needs before deciding, in one statement. Run it after taking the routing lock
+/// in an earlier statement: a statement sees what was committed before it started.
+pub async fn read_state(
+    conn: &mut PgConnection,
+    lead_ids: &[&str],
+    least_loaded_agents: &[String],
+    pools: &[String],
+) -> Result<BatchState, StoreError> {
+    type Row = (
+        DateTime<Utc>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<i64>,
+        Vec<String>,
+        Vec<Json<serde_json::Value>>,
+    );
+    let (now, stored, halted, inactive, counted, counts, rotated, rotations): Row =
+        sqlx::query_as(
+            "SELECT clock_timestamp(),
+                ARRAY(SELECT lead_id FROM leads WHERE lead_id = ANY($1)),
+                ARRAY(SELECT agent_id FROM agents WHERE halted),
+                ARRAY(SELECT agent_id FROM agents WHERE NOT active),
+                ARRAY(SELECT agent_id FROM agent_open_leads WHERE agent_id = ANY($2) ORDER BY agent_id),
+                ARRAY(SELECT open_leads FROM agent_open_leads WHERE agent_id = ANY($2) ORDER BY agent_id),
+                ARRAY(SELECT pool FROM pool_rotations WHERE pool = ANY($3) ORDER BY pool),
+                ARRAY(SELECT state FROM pool_rotations WHERE pool = ANY($3) ORDER BY pool)",
         )
+        .bind(lead_ids)
         .bind(least_loaded_agents)
-        .fetch_all(&mut *conn)
+        .bind(pools)
+        .fetch_one(&mut *conn)
         .await?;
-        for (agent, n) in counts {
-            state.open_leads.insert(agent, n.max(0) as u64);
-        }
-    }
 
-    if !pools.is_empty() {
-        let rows: Vec<(String, Json<serde_json::Value>)> =
-            sqlx::query_as("SELECT pool, state FROM pool_rotations WHERE pool = ANY($1)")
-                .bind(pools)
-                .fetch_all(&mut *conn)
-                .await?;
-        for (pool, Json(value)) in rows {
-            // A row this version cannot read (hand-edited, or written by a future
-            // version) restarts that pool's rotation instead of stopping all routing.
-            match serde_json::from_value::<PoolRotation>(value) {
-                Ok(rotation) => {
-                    state.rotations.insert(pool, rotation);
-                }
-                Err(e) => {
-                    tracing::warn!(pool, error = %e, "unreadable pool rotation state; restarting the rotation")
-                }
+    let mut state = MemoryState::new();
+    state.halted.extend(halted);
+    state.inactive.extend(inactive);
+    for (agent, n) in counted.into_iter().zip(counts) {
+        state.open_leads.insert(agent, n.max(0) as u64);
+    }
+    for (pool, Json(value)) in rotated.into_iter().zip(rotations) {
+        // A row this version cannot read (hand-edited, or written by a future
+        // version) restarts that pool's rotation instead of stopping all routing.
+        match serde_json::from_value::<PoolRotation>(value) {
+            Ok(rotation) => {
+                state.rotations.insert(pool, rotation);
+            }
+            Err(e) => {
+                tracing::warn!(pool, error = %e, "unreadable pool rotation state; restarting the rotation")
             }
         }
     }
-    Ok(state)
+    Ok(BatchState {
+        now,
+        stored: stored.into_iter().collect(),
+        state,
+    })
 }
 
 /// Upserts rotations (from [`MemoryState::take_dirty`]) with one statement.
