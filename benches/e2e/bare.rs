@@ -18,6 +18,16 @@ pub struct BareResult {
     /// From `basic.consume` to the ack of the last batch (its commit before it).
     pub elapsed: Duration,
     pub batches: usize,
+    /// Time spent waiting for deliveries, inserting, committing and acking.
+    pub split: Split,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Split {
+    pub consume: Duration,
+    pub insert: Duration,
+    pub commit: Duration,
+    pub ack: Duration,
 }
 
 const LINGER: Duration = Duration::from_millis(2);
@@ -68,7 +78,9 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
         .await
         .context("basic.consume")?;
     let max = usize::from(prefetch.max(1));
+    let mut split = Split::default();
     while done < want {
+        let t = Instant::now();
         let Some(first) = consumer.next().await else {
             bail!("bare pipeline: consumer ended after {done} of {want}");
         };
@@ -81,6 +93,8 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
             }
         }
         let now: DateTime<Utc> = Utc::now();
+        split.consume += t.elapsed();
+        let t = Instant::now();
         let mut ids = Vec::with_capacity(batch.len());
         let mut payloads = Vec::with_capacity(batch.len());
         for d in &batch {
@@ -106,11 +120,16 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
         .execute(&mut *tx)
         .await
         .context("bare insert")?;
+        split.insert += t.elapsed();
+        let t = Instant::now();
         tx.commit().await.context("commit")?;
+        split.commit += t.elapsed();
+        let t = Instant::now();
         let last = batch.last().map(|d| d.delivery_tag).unwrap_or_default();
         ch.basic_ack(last, BasicAckOptions { multiple: true })
             .await
             .context("basic.ack multiple")?;
+        split.ack += t.elapsed();
         done += batch.len();
         batches += 1;
     }
@@ -129,5 +148,9 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
     if left != 0 {
         bail!("bare pipeline left {left} messages in its queue");
     }
-    Ok(BareResult { elapsed, batches })
+    Ok(BareResult {
+        elapsed,
+        batches,
+        split,
+    })
 }

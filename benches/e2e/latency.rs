@@ -33,6 +33,8 @@ pub struct LatencyResult {
     pub to_decided: Vec<f64>,
     /// publish → event received, ms, sorted.
     pub to_event: Vec<f64>,
+    /// Batches committed (distinct `decided_at`).
+    pub batches: usize,
     pub rss: Vec<(Option<u64>, u64)>,
     pub log_lines: usize,
 }
@@ -162,6 +164,11 @@ pub async fn run(
             .filter(|&n| n < total)
             .with_context(|| format!("unexpected lead id {lead_id}"))
     };
+    let batches = decided
+        .iter()
+        .map(|(_, at)| *at)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     let mut to_decided = Vec::with_capacity(total);
     for (id, at) in &decided {
         let published = DateTime::<Utc>::from(sent_at[index(id)?]);
@@ -188,6 +195,7 @@ pub async fn run(
         publish_span,
         to_decided,
         to_event,
+        batches,
         rss,
         log_lines,
     })

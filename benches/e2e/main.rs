@@ -185,11 +185,17 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
     } else {
         let b = bare::run(stack, &bodies, o.prefetch).await?;
         let secs = b.elapsed.as_secs_f64();
+        let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / b.batches as f64;
         println!(
-            "bare pipeline : {} leads/s ({secs:.2} s, {} batches of {:.0} avg)",
+            "bare pipeline : {} leads/s ({secs:.2} s; {} batches of {:.0} avg, per batch: \
+             consume {:.1} ms, insert {:.1} ms, commit {:.1} ms, ack {:.1} ms)",
             thousands(o.leads as f64 / secs),
             b.batches,
-            o.leads as f64 / b.batches as f64
+            o.leads as f64 / b.batches as f64,
+            per(b.split.consume),
+            per(b.split.insert),
+            per(b.split.commit),
+            per(b.split.ack),
         );
         Some(b)
     };
@@ -197,9 +203,12 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
     let secs = d.elapsed.as_secs_f64();
     let rate = o.leads as f64 / secs;
     println!(
-        "leadrouter    : {} leads/s ({secs:.2} s; start-up {:.2} s excluded)  peak RSS {}",
+        "leadrouter    : {} leads/s ({secs:.2} s; start-up {:.2} s excluded; {} batches of {:.0} avg)  \
+         peak RSS {}",
         thousands(rate),
         d.startup.as_secs_f64(),
+        d.batches,
+        o.leads as f64 / d.batches.max(1) as f64,
         rss_text(&d.rss)
     );
     if let Some(b) = bare {
@@ -236,9 +245,12 @@ async fn latency_mode(stack: &mut Stack, o: &Opts) -> Result<()> {
         o.instances
     );
     println!(
-        "published     : {} leads/s achieved ({span:.2} s); start-up {:.2} s to /readyz before it",
+        "published     : {} leads/s achieved ({span:.2} s; start-up {:.2} s to /readyz before it); \
+         {} batches of {:.1} avg",
         thousands(r.leads as f64 / span),
-        r.startup.as_secs_f64()
+        r.startup.as_secs_f64(),
+        r.batches,
+        r.leads as f64 / r.batches.max(1) as f64
     );
     let line = |v: &[f64]| {
         format!(

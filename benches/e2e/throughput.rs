@@ -21,6 +21,8 @@ pub struct DaemonResult {
     pub rss: Vec<(Option<u64>, u64)>,
     /// Messages that reached the events queue.
     pub events: u32,
+    /// Batches committed (distinct `decided_at`).
+    pub batches: i64,
     /// Leads per deciding rule (`(none)` when no rule decided), most first.
     pub rules: Vec<(String, i64)>,
     /// Lines the daemons logged at `warn` or above.
@@ -123,8 +125,8 @@ pub async fn run(
     if (events as usize) < want {
         bail!("only {events} events relayed for {want} leads");
     }
-    let span: f64 = sqlx::query_scalar(
-        "SELECT extract(epoch FROM max(decided_at) - min(decided_at))::float8 FROM leads",
+    let (span, batches): (f64, i64) = sqlx::query_as(
+        "SELECT extract(epoch FROM max(decided_at) - min(decided_at))::float8, count(DISTINCT decided_at) FROM leads",
     )
     .fetch_one(&mut db)
     .await
@@ -142,6 +144,7 @@ pub async fn run(
         db_span: Duration::from_secs_f64(span.max(0.0)),
         rss,
         events,
+        batches,
         rules,
         log_lines,
     })
