@@ -5,7 +5,7 @@
 //! handed to the relay. On a database error nothing is acked and the batch is retried
 //! with backoff. Batches commit one at a time, in delivery order.
 use super::RulesRx;
-use super::intake::{Intake, ParsedBatch};
+use super::intake::{self, Intake, Parsed};
 use crate::broker::{Acker, Consumer};
 use crate::http::Readiness;
 use crate::lead::Lead;
@@ -46,7 +46,6 @@ impl Pipeline {
         let intake = Intake {
             consumer: self.consumer,
             acker: self.acker.clone(),
-            max_batch: self.max_batch,
             max_message_bytes: self.max_message_bytes,
         };
         let mut committer = Committer {
@@ -57,11 +56,15 @@ impl Pipeline {
             readiness: self.readiness,
             give_up: self.give_up,
         };
-        // One parsed batch waits while another commits: enough to overlap the stages.
-        let (tx, mut rx) = mpsc::channel::<ParsedBatch>(1);
+        // Bounded by the prefetch window anyway: the broker sends no more than that.
+        let (tx, mut rx) = mpsc::channel::<Parsed>(self.max_batch.max(64) * 4);
         let intake = tokio::spawn(intake.run(tx));
         committer.readiness.set_consuming(true);
-        while let Some(batch) = rx.recv().await {
+        loop {
+            let batch = intake::next_batch(&mut rx, self.max_batch).await;
+            if batch.is_empty() {
+                break;
+            }
             committer.process(batch).await;
         }
         let _ = intake.await;
@@ -71,8 +74,9 @@ impl Pipeline {
 }
 
 impl Committer {
-    async fn process(&mut self, batch: ParsedBatch) {
-        let ParsedBatch { leads, deliveries } = batch;
+    async fn process(&mut self, batch: Vec<Parsed>) {
+        let (leads, deliveries): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|p| (p.lead, p.delivery)).unzip();
         let Some(events) = self.commit(&leads).await else {
             return; // shutting down with the database unreachable: not acked, redelivered later
         };
