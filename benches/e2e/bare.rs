@@ -20,6 +20,8 @@ pub struct BareResult {
     pub batches: usize,
     /// Time spent waiting for deliveries, inserting, committing and acking.
     pub split: Split,
+    /// Who used the CPUs during `elapsed`.
+    pub cpu: crate::cpu::Usage,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -67,6 +69,7 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
     let want = bodies.len();
     let mut done = 0usize;
     let mut batches = 0usize;
+    let cpu_before = crate::cpu::Snapshot::take(&[]);
     let start = Instant::now();
     let mut consumer = ch
         .basic_consume(
@@ -134,6 +137,7 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
         batches += 1;
     }
     let elapsed = start.elapsed();
+    let cpu = crate::cpu::Snapshot::take(&[]).since(&cpu_before);
 
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM bare_leads")
         .fetch_one(&mut db)
@@ -152,5 +156,6 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
         elapsed,
         batches,
         split,
+        cpu,
     })
 }
