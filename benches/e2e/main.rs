@@ -12,7 +12,8 @@
 //! `--leads N` (`E2E_LEADS`, default 100000), `--prefetch P` (`E2E_PREFETCH`, 512:
 //! the daemon's `amqp.prefetch` and the bare pipeline's `basic.qos`), `--instances K`
 //! (`E2E_INSTANCES`, 1: daemons on the same queue and database), `--skip-bare`
-//! (`E2E_SKIP_BARE=1`), `--latency` (`E2E_LATENCY=1`), `--rate R` (`E2E_RATE`, 1000),
+//! (`E2E_SKIP_BARE=1`), `--bare-nagle` (`E2E_BARE_NAGLE=1`: leave Nagle's algorithm on
+//! for the bare pipeline's PostgreSQL socket, sqlx 0.9.0's default; see bare.rs), `--latency` (`E2E_LATENCY=1`), `--rate R` (`E2E_RATE`, 1000),
 //! `--seconds S` (`E2E_SECONDS`, 30). Servers: `AMQP_URL` and `TEST_DATABASE_URL`
 //! (as for the tests; defaults: the local servers of `scripts/ensure-services.sh`).
 //! An unreachable server fails the run. Cargo passes `--bench`; without it (`cargo
@@ -68,7 +69,7 @@ use stack::Stack;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo bench --bench e2e -- [--leads N] [--prefetch P] [--instances K] \
-[--skip-bare] | [--latency [--rate R] [--seconds S] [--prefetch P] [--instances K]]";
+[--skip-bare] [--bare-nagle] | [--latency [--rate R] [--seconds S] [--prefetch P] [--instances K]]";
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -79,6 +80,7 @@ struct Opts {
     prefetch: u16,
     instances: usize,
     skip_bare: bool,
+    bare_nagle: bool,
 }
 
 fn main() -> ExitCode {
@@ -129,6 +131,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         prefetch: env("E2E_PREFETCH", 512)?,
         instances: env("E2E_INSTANCES", 1)?,
         skip_bare: flag("E2E_SKIP_BARE"),
+        bare_nagle: flag("E2E_BARE_NAGLE"),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -144,6 +147,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--bench" => {}
             "--latency" => o.latency = true,
             "--skip-bare" => o.skip_bare = true,
+            "--bare-nagle" => o.bare_nagle = true,
             "--leads" => o.leads = num(value(a)?, a)? as usize,
             "--rate" => o.rate = u32::try_from(num(value(a)?, a)?)?,
             "--seconds" => o.seconds = u32::try_from(num(value(a)?, a)?)?,
@@ -191,7 +195,7 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
     // changes steadily during the run, and their difference shows how noisy it was.
     let mut bare_rates = Vec::new();
     if !o.skip_bare {
-        bare_rates.push(bare_run(stack, &bodies, o.prefetch, "before").await?);
+        bare_rates.push(bare_run(stack, &bodies, o, "before").await?);
     }
     let d = throughput::run(stack, &bodies, o.prefetch, o.instances).await?;
     let secs = d.elapsed.as_secs_f64();
@@ -207,7 +211,7 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
     );
     println!("  cpu         : {}", d.cpu);
     if !o.skip_bare {
-        bare_rates.push(bare_run(stack, &bodies, o.prefetch, "after").await?);
+        bare_rates.push(bare_run(stack, &bodies, o, "after").await?);
         let mean = bare_rates.iter().sum::<f64>() / bare_rates.len() as f64;
         println!(
             "ratio         : {:.1} %  of the bare mean {} leads/s (target >= 60 %)",
@@ -240,13 +244,18 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
 }
 
 /// One bare-pipeline drain of `bodies`, printed; returns its rate.
-async fn bare_run(stack: &mut Stack, bodies: &[String], prefetch: u16, when: &str) -> Result<f64> {
-    let b = bare::run(stack, bodies, prefetch).await?;
+async fn bare_run(stack: &mut Stack, bodies: &[String], o: &Opts, when: &str) -> Result<f64> {
+    let b = bare::run(stack, bodies, o.prefetch, o.bare_nagle).await?;
     let secs = b.elapsed.as_secs_f64();
     let rate = bodies.len() as f64 / secs;
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / b.batches as f64;
+    let socket = if o.bare_nagle {
+        "Nagle on"
+    } else {
+        "TCP_NODELAY"
+    };
     println!(
-        "bare pipeline : {} leads/s ({secs:.2} s, {when}; {} batches of {:.0} avg, per batch: \
+        "bare pipeline : {} leads/s ({secs:.2} s, {when}, {socket}; {} batches of {:.0} avg, per batch: \
          consume {:.1} ms, insert {:.1} ms, commit {:.1} ms, ack {:.1} ms)",
         thousands(rate),
         b.batches,
