@@ -25,8 +25,9 @@
 //!
 //! 1. by the *bare pipeline*, in this process: consume with prefetch P, gather what is
 //!    buffered, parse each body for its `id`, one `INSERT ... SELECT FROM UNNEST` per
-//!    batch in one transaction, commit, `basic.ack` multiple. The least any consumer
-//!    must do to store leads safely; it measures this machine at this moment.
+//!    batch in one transaction, commit, `basic.ack` multiple, with TCP_NODELAY on its
+//!    PostgreSQL socket (see bare.rs). The least any consumer must do to store leads
+//!    safely; it measures this machine at this moment.
 //! 2. by the daemon (K processes, the sample rules, `warn` logging);
 //! 3. by the bare pipeline again: the ratio uses the mean of its two runs, which
 //!    cancels a load that changes steadily during the run; when they differ by more
