@@ -12,9 +12,10 @@
 //! `--leads N` (`E2E_LEADS`, default 100000), `--prefetch P` (`E2E_PREFETCH`, 512:
 //! the daemon's `amqp.prefetch` and the bare pipeline's `basic.qos`), `--instances K`
 //! (`E2E_INSTANCES`, 1: daemons on the same queue and database), `--skip-bare`
-//! (`E2E_SKIP_BARE=1`), `--bare-nagle` (`E2E_BARE_NAGLE=1`: leave Nagle's algorithm on
-//! for the bare pipeline's PostgreSQL socket, sqlx 0.9.0's default; see bare.rs), `--latency` (`E2E_LATENCY=1`), `--rate R` (`E2E_RATE`, 1000),
-//! `--seconds S` (`E2E_SECONDS`, 30). Servers: `AMQP_URL` and `TEST_DATABASE_URL`
+//! (`E2E_SKIP_BARE=1`), `--bare-nagle` (`E2E_BARE_NAGLE=1`: leave Nagle's algorithm
+//! on for the bare pipeline's PostgreSQL socket, sqlx 0.9.0's default; see bare.rs),
+//! `--latency` (`E2E_LATENCY=1`), `--rate R` (`E2E_RATE`, 1000), `--seconds S`
+//! (`E2E_SECONDS`, 30). Servers: `AMQP_URL` and `TEST_DATABASE_URL`
 //! (as for the tests; defaults: the local servers of `scripts/ensure-services.sh`).
 //! An unreachable server fails the run. Cargo passes `--bench`; without it (`cargo
 //! test --benches`) the binary only says how to run it.
@@ -82,6 +83,8 @@ struct Opts {
     instances: usize,
     skip_bare: bool,
     bare_nagle: bool,
+    /// Positional arguments: `cargo bench FILTER` passes them to every bench.
+    filters: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -103,6 +106,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !opts.filters.is_empty() && !opts.filters.iter().any(|f| "e2e".contains(f.as_str())) {
+        println!("e2e: skipped (filtered out by {:?})", opts.filters);
+        return ExitCode::SUCCESS;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -133,6 +140,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         instances: env("E2E_INSTANCES", 1)?,
         skip_bare: flag("E2E_SKIP_BARE"),
         bare_nagle: flag("E2E_BARE_NAGLE"),
+        filters: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -141,19 +149,23 @@ fn parse(args: &[String]) -> Result<Opts> {
                 .cloned()
                 .with_context(|| format!("{name} needs a value"))
         };
-        let num = |v: String, name: &str| -> Result<u64> {
-            v.parse().map_err(|_| anyhow!("{name}: not a number: {v}"))
-        };
+        fn num<T: TryFrom<u64>>(v: String, name: &str) -> Result<T> {
+            let n: u64 = v
+                .parse()
+                .map_err(|_| anyhow!("{name}: not a number: {v}"))?;
+            T::try_from(n).map_err(|_| anyhow!("{name}: {v} is too large"))
+        }
         match a.as_str() {
             "--bench" => {}
             "--latency" => o.latency = true,
             "--skip-bare" => o.skip_bare = true,
             "--bare-nagle" => o.bare_nagle = true,
-            "--leads" => o.leads = num(value(a)?, a)? as usize,
-            "--rate" => o.rate = u32::try_from(num(value(a)?, a)?)?,
-            "--seconds" => o.seconds = u32::try_from(num(value(a)?, a)?)?,
-            "--prefetch" => o.prefetch = u16::try_from(num(value(a)?, a)?)?,
-            "--instances" => o.instances = num(value(a)?, a)? as usize,
+            "--leads" => o.leads = num(value(a)?, a)?,
+            "--rate" => o.rate = num(value(a)?, a)?,
+            "--seconds" => o.seconds = num(value(a)?, a)?,
+            "--prefetch" => o.prefetch = num(value(a)?, a)?,
+            "--instances" => o.instances = num(value(a)?, a)?,
+            filter if !filter.starts_with('-') => o.filters.push(filter.to_owned()),
             other => bail!("unknown argument {other}"),
         }
     }
