@@ -4,6 +4,12 @@
 //! the first, like the daemon), parse each body just enough to read `id`, one
 //! transaction with one `INSERT ... SELECT FROM UNNEST(...)`, commit, then one
 //! `basic.ack multiple` for the batch. No rules, no decisions table, no outbox.
+//!
+//! Its PostgreSQL socket has TCP_NODELAY set, as libpq and most drivers do. sqlx 0.9.0
+//! leaves Nagle's algorithm on (sqlx issue #4335, fixed after 0.9.0): then about half
+//! of the batch inserts here wait ~40 ms for a delayed ACK, which is no work of the
+//! pipeline and would make this baseline measure a client library's defect instead
+//! of the machine. `--bare-nagle` keeps sqlx's default, to see that cost.
 use crate::stack::{Stack, connect_db};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
@@ -12,6 +18,9 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use sqlx::Connection as _;
+use std::collections::HashSet;
+use std::mem::ManuallyDrop;
+use std::os::fd::{FromRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 pub struct BareResult {
@@ -20,6 +29,8 @@ pub struct BareResult {
     pub batches: usize,
     /// Time spent waiting for deliveries, inserting, committing and acking.
     pub split: Split,
+    /// Who used the CPUs during `elapsed`.
+    pub cpu: crate::cpu::Usage,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,13 +50,25 @@ struct Id<'a> {
 }
 
 /// Publishes `bodies` to a fresh queue, then drains it into a fresh database.
-pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<BareResult> {
+pub async fn run(
+    stack: &mut Stack,
+    bodies: &[String],
+    prefetch: u16,
+    nagle: bool,
+) -> Result<BareResult> {
     let tag = crate::stack::unique();
     let queue = format!("bench.bare.{tag}.inbound");
     let db_url = stack
         .create_database(&format!("leadrouter_bench_bare_{tag}"))
         .await?;
+    let sockets_before = socket_fds();
     let mut db = connect_db(&db_url).await?;
+    if !nagle {
+        let set = set_nodelay_on_new_sockets(&sockets_before);
+        if set == 0 {
+            eprintln!("warning: bare pipeline: found no TCP socket to set TCP_NODELAY on");
+        }
+    }
     sqlx::query(
         "CREATE TABLE bare_leads (lead_id text PRIMARY KEY, payload jsonb NOT NULL, received_at timestamptz NOT NULL)",
     )
@@ -67,6 +90,7 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
     let want = bodies.len();
     let mut done = 0usize;
     let mut batches = 0usize;
+    let cpu_before = crate::cpu::Snapshot::take(&[]);
     let start = Instant::now();
     let mut consumer = ch
         .basic_consume(
@@ -134,6 +158,7 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
         batches += 1;
     }
     let elapsed = start.elapsed();
+    let cpu = crate::cpu::Snapshot::take(&[]).since(&cpu_before);
 
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM bare_leads")
         .fetch_one(&mut db)
@@ -152,5 +177,35 @@ pub async fn run(stack: &mut Stack, bodies: &[String], prefetch: u16) -> Result<
         elapsed,
         batches,
         split,
+        cpu,
     })
+}
+
+/// This process's open socket descriptors.
+fn socket_fds() -> HashSet<RawFd> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return HashSet::new();
+    };
+    dir.flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+        })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Sets TCP_NODELAY on the TCP sockets opened since `before` (the connection just
+/// made; sqlx offers no option for it). Returns how many it set.
+fn set_nodelay_on_new_sockets(before: &HashSet<RawFd>) -> usize {
+    let mut set = 0;
+    for fd in socket_fds().difference(before) {
+        // SAFETY: `fd` is an open socket of this process; wrapping it in
+        // ManuallyDrop never closes it, and setsockopt does not disturb its owner.
+        let stream = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(*fd) });
+        if stream.peer_addr().is_ok() && stream.set_nodelay(true).is_ok() {
+            set += 1;
+        }
+    }
+    set
 }

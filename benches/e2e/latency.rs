@@ -33,6 +33,8 @@ pub struct LatencyResult {
     pub to_decided: Vec<f64>,
     /// publish → event received, ms, sorted.
     pub to_event: Vec<f64>,
+    /// Who used the CPUs while publishing.
+    pub cpu: crate::cpu::Usage,
     /// Batches committed (distinct `decided_at`).
     pub batches: usize,
     pub rss: Vec<(Option<u64>, u64)>,
@@ -103,6 +105,8 @@ pub async fn run(
     let mut sent_at: Vec<SystemTime> = Vec::with_capacity(total);
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let pids: Vec<u32> = daemons.iter().map(|d| d.pid).collect();
+    let cpu_before = crate::cpu::Snapshot::take(&pids);
     let start = Instant::now();
     while sent_at.len() < total {
         tick.tick().await;
@@ -115,6 +119,7 @@ pub async fn run(
         }
     }
     let publish_span = start.elapsed();
+    let cpu = crate::cpu::Snapshot::take(&pids).since(&cpu_before);
     drop(confirm_tx);
     let nacked = confirms.await.context("confirm task")?;
     if nacked > 0 {
@@ -195,6 +200,7 @@ pub async fn run(
         publish_span,
         to_decided,
         to_event,
+        cpu,
         batches,
         rss,
         log_lines,

@@ -12,32 +12,41 @@
 //! `--leads N` (`E2E_LEADS`, default 100000), `--prefetch P` (`E2E_PREFETCH`, 512:
 //! the daemon's `amqp.prefetch` and the bare pipeline's `basic.qos`), `--instances K`
 //! (`E2E_INSTANCES`, 1: daemons on the same queue and database), `--skip-bare`
-//! (`E2E_SKIP_BARE=1`), `--latency` (`E2E_LATENCY=1`), `--rate R` (`E2E_RATE`, 1000),
-//! `--seconds S` (`E2E_SECONDS`, 30). Servers: `AMQP_URL` and `TEST_DATABASE_URL`
+//! (`E2E_SKIP_BARE=1`), `--bare-nagle` (`E2E_BARE_NAGLE=1`: leave Nagle's algorithm
+//! on for the bare pipeline's PostgreSQL socket, sqlx 0.9.0's default; see bare.rs),
+//! `--latency` (`E2E_LATENCY=1`), `--rate R` (`E2E_RATE`, 1000), `--seconds S`
+//! (`E2E_SECONDS`, 30). Servers: `AMQP_URL` and `TEST_DATABASE_URL`
 //! (as for the tests; defaults: the local servers of `scripts/ensure-services.sh`).
 //! An unreachable server fails the run. Cargo passes `--bench`; without it (`cargo
 //! test --benches`) the binary only says how to run it.
 //!
 //! **Throughput mode** (default). N realistic leads (about 600 bytes, a mix that
 //! exercises every rule of `rules/routing.yaml`) are published as a backlog, with
-//! publisher confirms, to a durable queue, then drained twice:
+//! publisher confirms, to a durable queue, then drained:
 //!
-//! 1. the *bare pipeline*, in this process: consume with prefetch P, gather what is
+//! 1. by the *bare pipeline*, in this process: consume with prefetch P, gather what is
 //!    buffered, parse each body for its `id`, one `INSERT ... SELECT FROM UNNEST` per
-//!    batch in one transaction, commit, `basic.ack` multiple. The least any consumer
-//!    must do to store leads safely; it measures this machine at this moment.
-//! 2. the daemon (K processes, the sample rules, `warn` logging).
+//!    batch in one transaction, commit, `basic.ack` multiple, with TCP_NODELAY on its
+//!    PostgreSQL socket (see bare.rs). The least any consumer must do to store leads
+//!    safely; it measures this machine at this moment.
+//! 2. by the daemon (K processes, the sample rules, `warn` logging);
+//! 3. by the bare pipeline again: the ratio uses the mean of its two runs, which
+//!    cancels a load that changes steadily during the run; when they differ by more
+//!    than 20 % the report says the ratio is less reliable.
 //!
-//! Both are timed from the start of consumption to the last lead safely stored: the
-//! bare pipeline from its `basic.consume` to its last ack; the daemon from the moment
-//! the broker first reports a consumer on the queue (polled every 5 ms; the start-up
-//! before it, migrations and connections, is reported apart) until every event has
-//! reached a queue bound to the events exchange and the outbox is empty (polled every
-//! 10 ms). The report gives both rates and `daemon / bare`: the ratio holds on a noisy
+//! Each drain has its own fresh queue and database. All are timed from the start of
+//! consumption to the last lead safely stored: the bare pipeline from its
+//! `basic.consume` to its last ack; the daemon from the moment the broker first
+//! reports a consumer on the queue (polled every 5 ms; the start-up before it,
+//! migrations and connections, is reported apart) until every event has reached a
+//! durable queue bound to the events exchange and the outbox is empty (polled every
+//! 10 ms). The report gives the rates and `daemon / bare`: the ratio holds on a noisy
 //! machine, where absolute rates do not. The run then checks that every lead has
 //! exactly one row in `leads` and `routing_decisions`, nothing was dead-lettered and
 //! at least N events were relayed; and reports the daemon's peak RSS (`VmHWM` read
-//! just before SIGTERM, and the highest `VmRSS` sampled every 100 ms).
+//! just before SIGTERM, and the highest `VmRSS` sampled every 100 ms). For each timed
+//! phase a `cpu` line says who used the CPUs (from /proc): the daemon, PostgreSQL,
+//! RabbitMQ, the bench, and "other" (anything else running on the machine: the noise).
 //!
 //! **Latency mode** (`--latency`). The daemon starts and is ready (`/readyz` 200),
 //! then R leads/s are offered for S seconds. Reported: p50/p99/max of publish →
@@ -49,6 +58,7 @@
 //! Everything created (databases, queues, exchanges) is removed at the end, also
 //! after a failure or Ctrl-C.
 mod bare;
+mod cpu;
 mod daemon;
 mod latency;
 mod leads;
@@ -61,7 +71,7 @@ use stack::Stack;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo bench --bench e2e -- [--leads N] [--prefetch P] [--instances K] \
-[--skip-bare] | [--latency [--rate R] [--seconds S] [--prefetch P] [--instances K]]";
+[--skip-bare] [--bare-nagle] | [--latency [--rate R] [--seconds S] [--prefetch P] [--instances K]]";
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -72,6 +82,9 @@ struct Opts {
     prefetch: u16,
     instances: usize,
     skip_bare: bool,
+    bare_nagle: bool,
+    /// Positional arguments: `cargo bench FILTER` passes them to every bench.
+    filters: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +106,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !opts.filters.is_empty() && !opts.filters.iter().any(|f| "e2e".contains(f.as_str())) {
+        println!("e2e: skipped (filtered out by {:?})", opts.filters);
+        return ExitCode::SUCCESS;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,6 +139,8 @@ fn parse(args: &[String]) -> Result<Opts> {
         prefetch: env("E2E_PREFETCH", 512)?,
         instances: env("E2E_INSTANCES", 1)?,
         skip_bare: flag("E2E_SKIP_BARE"),
+        bare_nagle: flag("E2E_BARE_NAGLE"),
+        filters: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -130,18 +149,23 @@ fn parse(args: &[String]) -> Result<Opts> {
                 .cloned()
                 .with_context(|| format!("{name} needs a value"))
         };
-        let num = |v: String, name: &str| -> Result<u64> {
-            v.parse().map_err(|_| anyhow!("{name}: not a number: {v}"))
-        };
+        fn num<T: TryFrom<u64>>(v: String, name: &str) -> Result<T> {
+            let n: u64 = v
+                .parse()
+                .map_err(|_| anyhow!("{name}: not a number: {v}"))?;
+            T::try_from(n).map_err(|_| anyhow!("{name}: {v} is too large"))
+        }
         match a.as_str() {
             "--bench" => {}
             "--latency" => o.latency = true,
             "--skip-bare" => o.skip_bare = true,
-            "--leads" => o.leads = num(value(a)?, a)? as usize,
-            "--rate" => o.rate = u32::try_from(num(value(a)?, a)?)?,
-            "--seconds" => o.seconds = u32::try_from(num(value(a)?, a)?)?,
-            "--prefetch" => o.prefetch = u16::try_from(num(value(a)?, a)?)?,
-            "--instances" => o.instances = num(value(a)?, a)? as usize,
+            "--bare-nagle" => o.bare_nagle = true,
+            "--leads" => o.leads = num(value(a)?, a)?,
+            "--rate" => o.rate = num(value(a)?, a)?,
+            "--seconds" => o.seconds = num(value(a)?, a)?,
+            "--prefetch" => o.prefetch = num(value(a)?, a)?,
+            "--instances" => o.instances = num(value(a)?, a)?,
+            filter if !filter.starts_with('-') => o.filters.push(filter.to_owned()),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -180,25 +204,12 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
         "timing        : start of consumption -> last lead committed (bare: acked; \
          leadrouter: every event relayed, outbox empty)"
     );
-    let bare = if o.skip_bare {
-        None
-    } else {
-        let b = bare::run(stack, &bodies, o.prefetch).await?;
-        let secs = b.elapsed.as_secs_f64();
-        let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / b.batches as f64;
-        println!(
-            "bare pipeline : {} leads/s ({secs:.2} s; {} batches of {:.0} avg, per batch: \
-             consume {:.1} ms, insert {:.1} ms, commit {:.1} ms, ack {:.1} ms)",
-            thousands(o.leads as f64 / secs),
-            b.batches,
-            o.leads as f64 / b.batches as f64,
-            per(b.split.consume),
-            per(b.split.insert),
-            per(b.split.commit),
-            per(b.split.ack),
-        );
-        Some(b)
-    };
+    // Bare pipeline before and after the daemon: their mean cancels a load that
+    // changes steadily during the run, and their difference shows how noisy it was.
+    let mut bare_rates = Vec::new();
+    if !o.skip_bare {
+        bare_rates.push(bare_run(stack, &bodies, o, "before").await?);
+    }
     let d = throughput::run(stack, &bodies, o.prefetch, o.instances).await?;
     let secs = d.elapsed.as_secs_f64();
     let rate = o.leads as f64 / secs;
@@ -211,9 +222,22 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
         o.leads as f64 / d.batches.max(1) as f64,
         rss_text(&d.rss)
     );
-    if let Some(b) = bare {
-        let ratio = rate / (o.leads as f64 / b.elapsed.as_secs_f64()) * 100.0;
-        println!("ratio         : {ratio:.1} %  (target >= 60 %)");
+    println!("  cpu         : {}", d.cpu);
+    if !o.skip_bare {
+        bare_rates.push(bare_run(stack, &bodies, o, "after").await?);
+        let mean = bare_rates.iter().sum::<f64>() / bare_rates.len() as f64;
+        println!(
+            "ratio         : {:.1} %  of the bare mean {} leads/s (target >= 60 %)",
+            rate / mean * 100.0,
+            thousands(mean)
+        );
+        let spread = (bare_rates[0] - bare_rates[1]).abs() / mean * 100.0;
+        if spread > 20.0 {
+            println!(
+                "note          : the two bare runs differ by {spread:.0} %: the machine's load \
+                 changed during the run, the ratio is less reliable"
+            );
+        }
     }
     let span = d.db_span.as_secs_f64();
     println!(
@@ -230,6 +254,32 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
         .collect();
     println!("rules         : {}", mix.join(", "));
     Ok(())
+}
+
+/// One bare-pipeline drain of `bodies`, printed; returns its rate.
+async fn bare_run(stack: &mut Stack, bodies: &[String], o: &Opts, when: &str) -> Result<f64> {
+    let b = bare::run(stack, bodies, o.prefetch, o.bare_nagle).await?;
+    let secs = b.elapsed.as_secs_f64();
+    let rate = bodies.len() as f64 / secs;
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / b.batches as f64;
+    let socket = if o.bare_nagle {
+        "Nagle on"
+    } else {
+        "TCP_NODELAY"
+    };
+    println!(
+        "bare pipeline : {} leads/s ({secs:.2} s, {when}, {socket}; {} batches of {:.0} avg, per batch: \
+         consume {:.1} ms, insert {:.1} ms, commit {:.1} ms, ack {:.1} ms)",
+        thousands(rate),
+        b.batches,
+        bodies.len() as f64 / b.batches as f64,
+        per(b.split.consume),
+        per(b.split.insert),
+        per(b.split.commit),
+        per(b.split.ack),
+    );
+    println!("  cpu         : {}", b.cpu);
+    Ok(rate)
 }
 
 async fn latency_mode(stack: &mut Stack, o: &Opts) -> Result<()> {
@@ -252,6 +302,7 @@ async fn latency_mode(stack: &mut Stack, o: &Opts) -> Result<()> {
         r.batches,
         r.leads as f64 / r.batches.max(1) as f64
     );
+    println!("  cpu         : {}", r.cpu);
     let line = |v: &[f64]| {
         format!(
             "p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",

@@ -3,6 +3,7 @@
 //! registered as a consumer at the broker until every lead is committed and every
 //! event relayed (all N events in a queue bound to the events exchange, and the
 //! outbox empty: each event confirmed by the broker and deleted).
+use crate::cpu;
 use crate::daemon::{self, Daemon, Setup};
 use crate::stack::{Names, Stack, connect_db, unique};
 use anyhow::{Context, Result, bail};
@@ -15,6 +16,8 @@ pub struct DaemonResult {
     pub startup: Duration,
     /// From the first consumer to done.
     pub elapsed: Duration,
+    /// Who used the CPUs during `elapsed`.
+    pub cpu: cpu::Usage,
     /// `max(decided_at) - min(decided_at)`: first to last batch start, by the database.
     pub db_span: Duration,
     /// Per instance: (VmHWM, highest sampled VmRSS), KiB.
@@ -79,6 +82,8 @@ pub async fn run(
     }
     let start = Instant::now();
     let startup = start - spawned;
+    let pids: Vec<u32> = daemons.iter().map(|d| d.pid).collect();
+    let cpu_before = cpu::Snapshot::take(&pids);
 
     // Done: every event in the events queue, then the outbox empty (polled every 10 ms).
     // The schema exists by now: the daemon migrates before it consumes.
@@ -110,6 +115,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = start.elapsed();
+    let cpu = cpu::Snapshot::take(&pids).since(&cpu_before);
 
     let rss = daemons.iter().map(Daemon::peak_rss_kib).collect();
     for d in &mut daemons {
@@ -141,6 +147,7 @@ pub async fn run(
     Ok(DaemonResult {
         startup,
         elapsed,
+        cpu,
         db_span: Duration::from_secs_f64(span.max(0.0)),
         rss,
         events,
