@@ -9,6 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// `amqp.batch_size` for every daemon of this run (`--batch-size`); unset: the
+/// daemon's default (half the prefetch window).
+pub static BATCH_SIZE: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+
 /// What every instance of one run shares.
 pub struct Setup<'a> {
     pub dir: &'a Path,
@@ -34,7 +38,7 @@ pub fn spawn(setup: &Setup<'_>, index: usize) -> Result<Daemon> {
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/routing.yaml");
     let n = setup.names;
     let yaml = format!(
-        "amqp:\n  url: '{amqp}'\n  queue: '{q}'\n  dead_letter_queue: '{dlq}'\n  events_exchange: '{ex}'\n  prefetch: {prefetch}\n\
+        "amqp:\n  url: '{amqp}'\n  queue: '{q}'\n  dead_letter_queue: '{dlq}'\n  events_exchange: '{ex}'\n  prefetch: {prefetch}\n{batch}\
          database:\n  url: '{db}'\n\
          rules:\n  path: '{rules}'\n  watch: false\n\
          http:\n  listen: 127.0.0.1:{port}\n\
@@ -45,6 +49,10 @@ pub fn spawn(setup: &Setup<'_>, index: usize) -> Result<Daemon> {
         dlq = n.dead_letter,
         ex = n.events_exchange,
         prefetch = setup.prefetch,
+        batch = BATCH_SIZE
+            .get()
+            .map(|b| format!("  batch_size: {b}\n"))
+            .unwrap_or_default(),
         db = setup.db_url,
         rules = rules.display(),
     );

@@ -11,7 +11,8 @@
 //! Options (after `--`; each also read from an environment variable):
 //! `--leads N` (`E2E_LEADS`, default 100000), `--prefetch P` (`E2E_PREFETCH`, 512:
 //! the daemon's `amqp.prefetch` and the bare pipeline's `basic.qos`), `--instances K`
-//! (`E2E_INSTANCES`, 1: daemons on the same queue and database), `--skip-bare`
+//! (`E2E_INSTANCES`, 1: daemons on the same queue and database), `--batch-size B` (the
+//! daemons' `amqp.batch_size`; default theirs, half the prefetch), `--skip-bare`
 //! (`E2E_SKIP_BARE=1`), `--bare-nagle` (`E2E_BARE_NAGLE=1`: leave Nagle's algorithm
 //! on for the bare pipeline's PostgreSQL socket, sqlx 0.9.0's default; see bare.rs),
 //! `--latency` (`E2E_LATENCY=1`), `--rate R` (`E2E_RATE`, 1000), `--seconds S`
@@ -70,7 +71,7 @@ use daemon::mib;
 use stack::Stack;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo bench --bench e2e -- [--leads N] [--prefetch P] [--instances K] \
+const USAGE: &str = "usage: cargo bench --bench e2e -- [--leads N] [--prefetch P] [--batch-size B] [--instances K] \
 [--skip-bare] [--bare-nagle] | [--latency [--rate R] [--seconds S] [--prefetch P] [--instances K]]";
 
 #[derive(Debug, Clone)]
@@ -85,6 +86,14 @@ struct Opts {
     bare_nagle: bool,
     /// Positional arguments: `cargo bench FILTER` passes them to every bench.
     filters: Vec<String>,
+}
+
+/// The daemons' `amqp.batch_size` in force, for the report.
+fn batch_size(prefetch: u16) -> u16 {
+    daemon::BATCH_SIZE
+        .get()
+        .copied()
+        .unwrap_or((prefetch / 2).max(1))
 }
 
 fn main() -> ExitCode {
@@ -165,6 +174,12 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--seconds" => o.seconds = num(value(a)?, a)?,
             "--prefetch" => o.prefetch = num(value(a)?, a)?,
             "--instances" => o.instances = num(value(a)?, a)?,
+            "--batch-size" => {
+                let size: u16 = num(value(a)?, a)?;
+                daemon::BATCH_SIZE
+                    .set(size)
+                    .map_err(|_| anyhow!("--batch-size given twice"))?;
+            }
             filter if !filter.starts_with('-') => o.filters.push(filter.to_owned()),
             other => bail!("unknown argument {other}"),
         }
@@ -192,12 +207,13 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
     let bodies = leads::generate(&stack::unique(), 0, o.leads, chrono::Utc::now());
     let sizes = leads::sizes(&bodies);
     println!(
-        "leads         : {} x {:.0} B avg ({}..{} B), prefetch {}, instances {}",
+        "leads         : {} x {:.0} B avg ({}..{} B), prefetch {}, batch size {}, instances {}",
         thousands(o.leads as f64),
         sizes.avg,
         sizes.min,
         sizes.max,
         o.prefetch,
+        batch_size(o.prefetch),
         o.instances
     );
     println!(
