@@ -172,7 +172,8 @@ async fn postgresql_restarted_mid_stream_the_running_daemon_reconnects_and_loses
     let mut env = Env::new(Some(POOL_RULES)).await;
     let events_q = durable_events_queue(&mut env).await;
     declare_topology(&env).await;
-    let n = 10_000;
+    // Enough that the restart (1-2 s) lands mid-stream at several thousand leads/s.
+    let n = 40_000;
     let bodies = leads("pgr", 0..n);
     let mut published = ids(&bodies);
     publish_fast(&env.amqp.names.inbound, &bodies).await;
