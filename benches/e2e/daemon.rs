@@ -32,6 +32,11 @@ pub struct Daemon {
     max_rss_kib: Arc<AtomicU64>,
 }
 
+/// Starts `instances` daemons on the same queue and database.
+pub fn spawn_all(setup: &Setup<'_>, instances: usize) -> Result<Vec<Daemon>> {
+    (0..instances).map(|i| spawn(setup, i)).collect()
+}
+
 /// Starts instance `index` (its own config file, log and HTTP port).
 pub fn spawn(setup: &Setup<'_>, index: usize) -> Result<Daemon> {
     let port = free_port()?;

@@ -69,9 +69,7 @@ pub async fn run(
         prefetch,
     };
     let spawned = Instant::now();
-    let mut daemons = (0..instances)
-        .map(|i| daemon::spawn(&setup, i))
-        .collect::<Result<Vec<Daemon>>>()?;
+    let mut daemons = daemon::spawn_all(&setup, instances)?;
     let mut startup = Duration::ZERO;
     for d in &mut daemons {
         startup = d.wait_ready(spawned, Duration::from_secs(60)).await?;

@@ -59,9 +59,7 @@ pub async fn run(
         prefetch,
     };
     let spawned = Instant::now();
-    let mut daemons = (0..instances)
-        .map(|i| daemon::spawn(&setup, i))
-        .collect::<Result<Vec<Daemon>>>()?;
+    let mut daemons = daemon::spawn_all(&setup, instances)?;
 
     // Start of timing: the first consumer registered at the broker (polled every 5 ms).
     loop {
