@@ -5,18 +5,28 @@
 //! transaction with one `INSERT ... SELECT FROM UNNEST(...)`, commit, then one
 //! `basic.ack multiple` for the batch. No rules, no decisions table, no outbox.
 //!
+//! With [`Announce::Events`] it also does the least SPEC section 7 asks of anything
+//! that stores leads: after each commit, one persistent event per lead (a JSON body of
+//! the contract's fields) to a durable topic exchange with a durable queue bound to
+//! it, publisher confirms, all of a batch's publishes in flight at once, confirms
+//! awaited at the end (as few waits as possible). No outbox, so it is an upper bound
+//! for any pipeline that stores a lead and announces it.
+//!
 //! Its PostgreSQL socket has TCP_NODELAY set, as libpq and most drivers do. sqlx 0.9.0
 //! leaves Nagle's algorithm on (sqlx issue #4335, fixed after 0.9.0): then about half
 //! of the batch inserts here wait ~40 ms for a delayed ACK, which is no work of the
 //! pipeline and would make this baseline measure a client library's defect instead
 //! of the machine. `--bare-nagle` keeps sqlx's default, to see that cost.
-use crate::stack::{Stack, connect_db};
+use crate::stack::{Names, Stack, connect_db};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
 use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
+use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties, PublisherConfirm};
 use sqlx::Connection as _;
 use std::collections::HashSet;
 use std::mem::ManuallyDrop;
@@ -39,9 +49,19 @@ pub struct Split {
     pub insert: Duration,
     pub commit: Duration,
     pub ack: Duration,
+    /// Publishing events, and awaiting their confirms at the end ([`Announce::Events`]).
+    pub publish: Duration,
 }
 
 const LINGER: Duration = Duration::from_millis(2);
+
+/// What the bare pipeline does besides storing each lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announce {
+    Nothing,
+    /// One persistent, confirmed event per lead (see the module docs).
+    Events,
+}
 
 #[derive(serde::Deserialize)]
 struct Id<'a> {
@@ -55,6 +75,7 @@ pub async fn run(
     bodies: &[String],
     prefetch: u16,
     nagle: bool,
+    announce: Announce,
 ) -> Result<BareResult> {
     let tag = crate::stack::unique();
     let queue = format!("bench.bare.{tag}.inbound");
@@ -86,6 +107,20 @@ pub async fn run(
     ch.basic_qos(prefetch, BasicQosOptions::default())
         .await
         .context("basic.qos")?;
+    let events = match announce {
+        Announce::Nothing => None,
+        Announce::Events => {
+            let names = Names::fresh("bare");
+            stack.bind_events(&names).await?;
+            let events = conn.create_channel().await.context("open a channel")?;
+            events
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .context("confirm.select")?;
+            Some((events, names))
+        }
+    };
+    let mut confirms: Vec<PublisherConfirm> = Vec::new();
 
     let want = bodies.len();
     let mut done = 0usize;
@@ -148,6 +183,11 @@ pub async fn run(
         let t = Instant::now();
         tx.commit().await.context("commit")?;
         split.commit += t.elapsed();
+        if let Some((events, names)) = &events {
+            let t = Instant::now();
+            confirms.extend(publish_events(events, &names.events_exchange, &ids, now).await?);
+            split.publish += t.elapsed();
+        }
         let t = Instant::now();
         let last = batch.last().map(|d| d.delivery_tag).unwrap_or_default();
         ch.basic_ack(last, BasicAckOptions { multiple: true })
@@ -157,6 +197,14 @@ pub async fn run(
         done += batch.len();
         batches += 1;
     }
+    let t = Instant::now();
+    for confirm in confirms {
+        match confirm.await.context("publisher confirm")? {
+            Confirmation::Ack(_) => {}
+            other => bail!("bare pipeline: an event was not confirmed: {other:?}"),
+        }
+    }
+    split.publish += t.elapsed();
     let elapsed = start.elapsed();
     let cpu = crate::cpu::Snapshot::take(&[]).since(&cpu_before);
 
@@ -173,12 +221,57 @@ pub async fn run(
     if left != 0 {
         bail!("bare pipeline left {left} messages in its queue");
     }
+    if let Some((_, names)) = &events {
+        let (seen, _) = stack.queue_state(&names.events_seen).await?;
+        if seen as usize != want {
+            bail!("bare pipeline announced {seen} events, not {want}");
+        }
+    }
     Ok(BareResult {
         elapsed,
         batches,
         split,
         cpu,
     })
+}
+
+/// Starts one persistent event per lead, all at once; returns their pending confirms.
+async fn publish_events(
+    ch: &lapin::Channel,
+    exchange: &str,
+    ids: &[&str],
+    at: DateTime<Utc>,
+) -> Result<Vec<PublisherConfirm>> {
+    let at = at.to_rfc3339();
+    let sends = ids.iter().map(|id| {
+        let event_id = uuid::Uuid::new_v4();
+        // The fields SPEC section 7 requires, with values of a typical assignment.
+        let body = serde_json::json!({
+            "event_id": event_id, "lead_id": id, "status": "assigned",
+            "owner_id": "agent-0042", "queue": null, "pool": "west-agents",
+            "rule": "west-buyers", "at": at, "actor": "router",
+        })
+        .to_string();
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(event_id.to_string().into());
+        async move {
+            ch.basic_publish(
+                exchange.into(),
+                "lead.assigned".into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                properties,
+            )
+            .await
+        }
+    });
+    futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.context("basic.publish"))
+        .collect()
 }
 
 /// This process's open socket descriptors.

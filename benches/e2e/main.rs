@@ -224,7 +224,7 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
     // changes steadily during the run, and their difference shows how noisy it was.
     let mut bare_rates = Vec::new();
     if !o.skip_bare {
-        bare_rates.push(bare_run(stack, &bodies, o, "before").await?);
+        bare_rates.push(bare_run(stack, &bodies, o, "before", bare::Announce::Nothing).await?);
     }
     let d = throughput::run(stack, &bodies, o.prefetch, o.instances).await?;
     let secs = d.elapsed.as_secs_f64();
@@ -240,12 +240,19 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
     );
     println!("  cpu         : {}", d.cpu);
     if !o.skip_bare {
-        bare_rates.push(bare_run(stack, &bodies, o, "after").await?);
+        bare_rates.push(bare_run(stack, &bodies, o, "after", bare::Announce::Nothing).await?);
+        let announcing = bare_run(stack, &bodies, o, "after", bare::Announce::Events).await?;
         let mean = bare_rates.iter().sum::<f64>() / bare_rates.len() as f64;
         println!(
             "ratio         : {:.1} %  of the bare mean {} leads/s (target >= 60 %)",
             rate / mean * 100.0,
             thousands(mean)
+        );
+        println!(
+            "ratio events  : {:.1} %  of the bare pipeline that also publishes one confirmed \
+             persistent event per lead ({} leads/s)",
+            rate / announcing * 100.0,
+            thousands(announcing)
         );
         let spread = (bare_rates[0] - bare_rates[1]).abs() / mean * 100.0;
         if spread > 20.0 {
@@ -273,8 +280,14 @@ async fn bench(stack: &mut Stack, o: &Opts) -> Result<()> {
 }
 
 /// One bare-pipeline drain of `bodies`, printed; returns its rate.
-async fn bare_run(stack: &mut Stack, bodies: &[String], o: &Opts, when: &str) -> Result<f64> {
-    let b = bare::run(stack, bodies, o.prefetch, o.bare_nagle).await?;
+async fn bare_run(
+    stack: &mut Stack,
+    bodies: &[String],
+    o: &Opts,
+    when: &str,
+    announce: bare::Announce,
+) -> Result<f64> {
+    let b = bare::run(stack, bodies, o.prefetch, o.bare_nagle, announce).await?;
     let secs = b.elapsed.as_secs_f64();
     let rate = bodies.len() as f64 / secs;
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / b.batches as f64;
@@ -283,9 +296,16 @@ async fn bare_run(stack: &mut Stack, bodies: &[String], o: &Opts, when: &str) ->
     } else {
         "TCP_NODELAY"
     };
+    let (label, publish) = match announce {
+        bare::Announce::Nothing => ("bare pipeline", String::new()),
+        bare::Announce::Events => (
+            "bare + events",
+            format!(", publish {:.1} ms", per(b.split.publish)),
+        ),
+    };
     println!(
-        "bare pipeline : {} leads/s ({secs:.2} s, {when}, {socket}; {} batches of {:.0} avg, per batch: \
-         consume {:.1} ms, insert {:.1} ms, commit {:.1} ms, ack {:.1} ms)",
+        "{label} : {} leads/s ({secs:.2} s, {when}, {socket}; {} batches of {:.0} avg, per batch: \
+         consume {:.1} ms, insert {:.1} ms, commit {:.1} ms, ack {:.1} ms{publish})",
         thousands(rate),
         b.batches,
         bodies.len() as f64 / b.batches as f64,
