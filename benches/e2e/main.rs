@@ -34,6 +34,11 @@
 //! 3. by the bare pipeline again: the ratio uses the mean of its two runs, which
 //!    cancels a load that changes steadily during the run; when they differ by more
 //!    than 20 % the report says the ratio is less reliable.
+//! 4. by the bare pipeline with events: as 1., plus one persistent event per lead
+//!    to a durable topic exchange with a durable queue bound to it, under publisher
+//!    confirms (what SPEC section 7 asks of anything that stores leads; no rules, no
+//!    outbox). Its rate is printed with a second ratio, `ratio events`: the share of
+//!    the broker's event cost in the gap between the daemon and the bare pipeline.
 //!
 //! Each drain has its own fresh queue and database. All are timed from the start of
 //! consumption to the last lead safely stored: the bare pipeline from its
