@@ -1,6 +1,6 @@
 //! The real `leadrouter run` binary: a config in a temporary directory, spawning,
 //! readiness, memory (VmHWM, sampled VmRSS), SIGTERM.
-use crate::stack::Names;
+use crate::stack::{Names, Stack, unique};
 use anyhow::{Context, Result, bail};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,13 +13,34 @@ use std::time::{Duration, Instant};
 /// daemon's default (half the prefetch window).
 pub static BATCH_SIZE: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
 
-/// What every instance of one run shares.
-pub struct Setup<'a> {
-    pub dir: &'a Path,
-    pub amqp_url: &'a str,
-    pub db_url: &'a str,
-    pub names: &'a Names,
+/// What every instance of one run shares: a fresh database, inbound queue, events
+/// exchange with a bound queue (`names.events_seen`), and a directory for configs
+/// and logs (removed on drop).
+pub struct Setup {
+    dir: tempfile::TempDir,
+    pub amqp_url: String,
+    pub db_url: String,
+    pub names: Names,
     pub prefetch: u16,
+}
+
+impl Setup {
+    /// Creates the database, declares the queue, the events exchange and its queue.
+    pub async fn prepare(stack: &mut Stack, tag: &str, prefetch: u16) -> Result<Setup> {
+        let names = Names::fresh(tag);
+        let db_url = stack
+            .create_database(&format!("leadrouter_bench_{}", unique()))
+            .await?;
+        stack.declare_queue(&names.inbound).await?;
+        stack.bind_events(&names).await?;
+        Ok(Setup {
+            dir: tempfile::tempdir().context("temp dir")?,
+            amqp_url: stack.amqp_url.clone(),
+            db_url,
+            names,
+            prefetch,
+        })
+    }
 }
 
 pub struct Daemon {
@@ -33,15 +54,15 @@ pub struct Daemon {
 }
 
 /// Starts `instances` daemons on the same queue and database.
-pub fn spawn_all(setup: &Setup<'_>, instances: usize) -> Result<Vec<Daemon>> {
+pub fn spawn_all(setup: &Setup, instances: usize) -> Result<Vec<Daemon>> {
     (0..instances).map(|i| spawn(setup, i)).collect()
 }
 
 /// Starts instance `index` (its own config file, log and HTTP port).
-pub fn spawn(setup: &Setup<'_>, index: usize) -> Result<Daemon> {
+pub fn spawn(setup: &Setup, index: usize) -> Result<Daemon> {
     let port = free_port()?;
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/routing.yaml");
-    let n = setup.names;
+    let n = &setup.names;
     let yaml = format!(
         "amqp:\n  url: '{amqp}'\n  queue: '{q}'\n  dead_letter_queue: '{dlq}'\n  events_exchange: '{ex}'\n  prefetch: {prefetch}\n{batch}\
          database:\n  url: '{db}'\n\
@@ -61,9 +82,9 @@ pub fn spawn(setup: &Setup<'_>, index: usize) -> Result<Daemon> {
         db = setup.db_url,
         rules = rules.display(),
     );
-    let config = setup.dir.join(format!("leadrouter-{index}.yaml"));
+    let config = setup.dir.path().join(format!("leadrouter-{index}.yaml"));
     std::fs::write(&config, yaml).context("write the daemon config")?;
-    let log = setup.dir.join(format!("daemon-{index}.log"));
+    let log = setup.dir.path().join(format!("daemon-{index}.log"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadrouter"));
     cmd.arg("run").arg("--config").arg(&config);
     // Only the config file counts: no URL or key override from the caller's

@@ -9,7 +9,7 @@
 //!   the relay's publish and the broker's delivery included, an upper bound.
 use crate::daemon::{self, Daemon, Setup};
 use crate::leads;
-use crate::stack::{Names, Stack, connect_db, unique};
+use crate::stack::{Stack, connect_db, unique};
 use crate::throughput::verify;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
@@ -53,21 +53,8 @@ pub async fn run(
     let bodies = leads::generate(&run_id, 0, total, Utc::now());
     let avg_bytes = leads::sizes(&bodies).avg;
 
-    let names = Names::fresh("latency");
-    let db_url = stack
-        .create_database(&format!("leadrouter_bench_{run_id}"))
-        .await?;
-    stack.declare_queue(&names.inbound).await?;
-    stack.bind_events(&names).await?;
-
-    let dir = tempfile::tempdir().context("temp dir")?;
-    let setup = Setup {
-        dir: dir.path(),
-        amqp_url: &stack.amqp_url,
-        db_url: &db_url,
-        names: &names,
-        prefetch,
-    };
+    let setup = Setup::prepare(stack, "latency", prefetch).await?;
+    let (names, db_url) = (&setup.names, &setup.db_url);
     let spawned = Instant::now();
     let mut daemons = daemon::spawn_all(&setup, instances)?;
     let mut startup = Duration::ZERO;
@@ -151,8 +138,8 @@ pub async fn run(
     }
     let log_lines = daemons.iter().map(Daemon::log_lines).sum();
 
-    let mut db = connect_db(&db_url).await?;
-    verify(stack, &mut db, &names, total).await?;
+    let mut db = connect_db(db_url).await?;
+    verify(stack, &mut db, names, total).await?;
     let decided: Vec<(String, DateTime<Utc>)> =
         sqlx::query_as("SELECT lead_id, decided_at FROM leads")
             .fetch_all(&mut db)

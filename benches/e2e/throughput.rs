@@ -5,7 +5,7 @@
 //! outbox empty: each event confirmed by the broker and deleted).
 use crate::cpu;
 use crate::daemon::{self, Daemon, Setup};
-use crate::stack::{Names, Stack, connect_db, unique};
+use crate::stack::{Names, Stack, connect_db};
 use anyhow::{Context, Result, bail};
 use sqlx::{Connection as _, PgConnection};
 use std::time::{Duration, Instant};
@@ -41,23 +41,10 @@ pub async fn run(
     prefetch: u16,
     instances: usize,
 ) -> Result<DaemonResult> {
-    let names = Names::fresh("e2e");
-    let db_url = stack
-        .create_database(&format!("leadrouter_bench_{}", unique()))
-        .await?;
-    stack.declare_queue(&names.inbound).await?;
-    stack.bind_events(&names).await?;
+    let setup = Setup::prepare(stack, "e2e", prefetch).await?;
+    let (names, db_url) = (&setup.names, &setup.db_url);
     stack.publish_backlog(&names.inbound, bodies).await?;
     let want = bodies.len();
-
-    let dir = tempfile::tempdir().context("temp dir")?;
-    let setup = Setup {
-        dir: dir.path(),
-        amqp_url: &stack.amqp_url,
-        db_url: &db_url,
-        names: &names,
-        prefetch,
-    };
     let spawned = Instant::now();
     let mut daemons = daemon::spawn_all(&setup, instances)?;
 
@@ -85,7 +72,7 @@ pub async fn run(
 
     // Done: every event in the events queue, then the outbox empty (polled every 10 ms).
     // The schema exists by now: the daemon migrates before it consumes.
-    let mut db = connect_db(&db_url).await?;
+    let mut db = connect_db(db_url).await?;
     let (mut seen, mut last_progress) = (0u32, Instant::now());
     loop {
         let (events, _) = stack.queue_state(&names.events_seen).await?;
@@ -124,7 +111,7 @@ pub async fn run(
     }
     let log_lines = daemons.iter().map(Daemon::log_lines).sum();
 
-    verify(stack, &mut db, &names, want).await?;
+    verify(stack, &mut db, names, want).await?;
     let (events, _) = stack.queue_state(&names.events_seen).await?;
     if (events as usize) < want {
         bail!("only {events} events relayed for {want} leads");
