@@ -13,8 +13,9 @@
 //! These tests stop and start RabbitMQ and PostgreSQL on this machine, so they hold
 //! [`SERIAL`] for their whole run (the other tests of this binary would break while a
 //! server is down), and a [`ServicesGuard`] brings both back even when a test fails.
-//! While developing on a shared machine, run them under
-//! `flock /tmp/leadrouter-machine.lock cargo test --test faults`.
+//! Any other test run on the machine breaks while a server is down, so this target is
+//! `test = false` in Cargo.toml: plain `cargo test` never runs it. Run it by name, under
+//! the machine lock: `flock /tmp/leadrouter-machine.lock cargo test --test faults`.
 mod common;
 use common::daemon::{Daemon, Env};
 use common::faults::*;
@@ -684,35 +685,4 @@ async fn hostile_rules_are_bounded_counted_and_the_next_rule_decides_every_lead(
     eprintln!("{n} hostile leads; {:?} in all", started.elapsed());
     d.kill();
     env.cleanup().await;
-}
-
-/// The `regex` operator uses the `regex` crate: finite automata, no backtracking, so
-/// matching is O(m·n) in the worst case (m the pattern's size, n the input's). Patterns
-/// that backtracking engines take exponential time on simply answer here.
-#[test]
-fn catastrophic_backtracking_patterns_answer_on_long_inputs() {
-    let rules = |pattern: &str| {
-        common::engine::rules(&format!(
-            "rules:\n  - name: re\n    when: {{note: {{regex: {pattern:?}}}}}\n    assign: {{queue: matched}}\n  - {{name: rest, assign: unassigned}}\n"
-        ))
-    };
-    let long_a = "a".repeat(200_000);
-    for (pattern, input, matches) in [
-        ("(a+)+$", format!("{long_a}!"), false),
-        ("(a+)+$", long_a.clone(), true),
-        ("^(a|a)*b$", long_a.clone(), false),
-        ("^(a|aa)+$", format!("{long_a}b"), false),
-        ("^(a*)*$", format!("{long_a}b"), false),
-        (
-            r"^(\w+\s?)*$",
-            format!("{} !", "word ".repeat(40_000)),
-            false,
-        ),
-        ("(x+x+)+y", "x".repeat(200_000), false),
-    ] {
-        let rs = rules(pattern);
-        let d = common::engine::route(&rs, serde_json::json!({"note": input}));
-        let want = if matches { "re" } else { "rest" };
-        assert_eq!(d.rule.as_deref(), Some(want), "{pattern}");
-    }
 }

@@ -268,3 +268,34 @@ fn scripts_cannot_change_the_lead_for_later_rules() {
         "assigning to the constant `lead` is an error"
     );
 }
+
+/// The `regex` operator uses the `regex` crate: finite automata, no backtracking, so
+/// matching is O(m·n) in the worst case (m the pattern's size, n the input's). Patterns
+/// that backtracking engines take exponential time on simply answer here.
+#[test]
+fn catastrophic_backtracking_patterns_answer_on_long_inputs() {
+    let regex_rules = |pattern: &str| {
+        rules(&format!(
+            "rules:\n  - name: re\n    when: {{note: {{regex: {pattern:?}}}}}\n    assign: {{queue: matched}}\n  - {{name: rest, assign: unassigned}}\n"
+        ))
+    };
+    let long_a = "a".repeat(200_000);
+    for (pattern, input, matches) in [
+        ("(a+)+$", format!("{long_a}!"), false),
+        ("(a+)+$", long_a.clone(), true),
+        ("^(a|a)*b$", long_a.clone(), false),
+        ("^(a|aa)+$", format!("{long_a}b"), false),
+        ("^(a*)*$", format!("{long_a}b"), false),
+        (
+            r"^(\w+\s?)*$",
+            format!("{} !", "word ".repeat(40_000)),
+            false,
+        ),
+        ("(x+x+)+y", "x".repeat(200_000), false),
+    ] {
+        let rs = regex_rules(pattern);
+        let d = route(&rs, json!({"note": input}));
+        let want = if matches { "re" } else { "rest" };
+        assert_eq!(d.rule.as_deref(), Some(want), "{pattern}");
+    }
+}
