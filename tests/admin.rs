@@ -1,6 +1,5 @@
 //! The admin commands (`agents`, `leads`), run as the real binary against a fresh
 //! PostgreSQL database per test, on data written the way the daemon writes it.
-mod common;
 
 use chrono::{DateTime, Utc};
 use common::admin::*;

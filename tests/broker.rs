@@ -1,6 +1,5 @@
 //! The broker layer against a real RabbitMQ (never mocked). Every test uses fresh
 //! queue and exchange names and deletes them at the end.
-mod common;
 
 use std::time::Duration;
 

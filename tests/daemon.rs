@@ -1,6 +1,5 @@
 //! `leadrouter run` against the real RabbitMQ and PostgreSQL: a fresh database and fresh
 //! queue names per test, the real binary, leads published as a web form would.
-mod common;
 use common::daemon::{Env, lead_json};
 use leadrouter::lead::{DEFAULT_MAX_MESSAGE_BYTES, parse_lead};
 use leadrouter::routing::{MemoryState, decide};

@@ -9,7 +9,6 @@
 //! The exported metrics come from one list, [`EXPORTED`] (SPEC section 8 plus the
 //! extras of `src/telemetry.rs`). [`scrape_running_daemon`] is the code that will read
 //! them from a real `leadrouter run` instead, once the daemon lands.
-mod common;
 
 use leadrouter::config::{Config, redact_url};
 use regex::Regex;

@@ -2,7 +2,6 @@
 //! assigned leads per owner, whatever writes `leads`: router batches, admin-style
 //! updates, hand-written fixes, deletes, truncation, and a database migrated with
 //! leads already in it.
-mod common;
 
 use common::db::TestDb;
 use leadrouter::lead::{Lead, LeadId};

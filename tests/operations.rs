@@ -1,5 +1,4 @@
 //! Day-to-day operations on a running daemon: unassigned alerts, hot reload.
-mod common;
 use common::daemon::{Env, lead_json};
 use serde_json::Value;
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! `leadrouter replay`, run as the real binary against leads the daemon's way of
 //! writing put in a fresh PostgreSQL database.
-mod common;
 
 use common::admin::*;
 use common::db::TestDb;

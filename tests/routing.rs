@@ -1,5 +1,4 @@
 //! The engine's decisions, end to end from rules YAML to `RoutingDecision` (no server).
-mod common;
 use common::engine::{deal, lead, route, rules};
 use leadrouter::routing::{Availability, LeadStatus, MemoryState, RuleOutcome, decide};
 use proptest::prelude::*;

@@ -12,7 +12,6 @@
 //!
 //! The case counts are modest so CI runs this in seconds; raise `PROPTEST_CASES` to
 //! search longer.
-mod common;
 use leadrouter::lead::{DEFAULT_MAX_MESSAGE_BYTES, parse_lead};
 use leadrouter::routing::{LeadStatus, MemoryState, RoutingDecision, RuleOutcome, decide};
 use leadrouter::rules::{Ruleset, Strategy as PoolStrategy};

@@ -1,5 +1,4 @@
 //! Loading a rules file: every mistake named with file, line and rule; lint warnings.
-mod common;
 use common::engine::try_rules;
 use leadrouter::rules::Diagnostic;
 

@@ -1,5 +1,4 @@
 //! Rhai scripts: bounded, sandboxed, and a failure never loses the lead.
-mod common;
 use common::engine::{lead, route, rules};
 use leadrouter::routing::{LeadStatus, MemoryState, RuleOutcome, decide};
 use serde_json::json;

@@ -5,7 +5,6 @@
 //!
 //! Needs the local PostgreSQL to offer TLS with a certificate for `localhost` (Debian's
 //! default: `ssl = on` with the snakeoil certificate) and `rabbitmqctl` to add a user.
-mod common;
 use common::daemon::{Env, lead_json};
 use common::db::{TestDb, server_url};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};

@@ -1,7 +1,6 @@
 //! Store against a real PostgreSQL (one fresh database per test). The rules engine is
 //! replaced by hand-written `decide` closures: these tests are about what the store
 //! loads, writes, and refuses to write twice.
-mod common;
 
 use chrono::{DateTime, Utc};
 use common::db::TestDb;

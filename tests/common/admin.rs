@@ -45,6 +45,12 @@ pub struct Files {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Files {
+    fn default() -> Files {
+        Files::new()
+    }
+}
+
 impl Files {
     pub fn new() -> Files {
         Files {
@@ -76,7 +82,7 @@ pub fn cli(db: &TestDb, args: &[&str]) -> Output {
 
 /// Runs `leadrouter ARGS` with the environment `setup` gives it.
 pub fn cli_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadrouter"));
+    let mut cmd = Command::new(crate::binary());
     // Not the repository: its sample rules must not stand in for the default path.
     cmd.args(args)
         .current_dir(std::env::temp_dir())

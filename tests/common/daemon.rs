@@ -6,7 +6,7 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, ExchangeKind};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let rules_dir = dir.path().join("rules");
         std::fs::create_dir_all(rules_dir.join("scripts")).unwrap();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = crate::repository();
         let rules = rules_dir.join("routing.yaml");
         match rules_yaml {
             Some(y) => std::fs::write(&rules, y).unwrap(),
@@ -75,7 +75,7 @@ impl Env {
         );
         std::fs::write(&config, yaml).unwrap();
         let log = self.dir.path().join(format!("daemon-{}.log", self.spawned));
-        let child = Command::new(env!("CARGO_BIN_EXE_leadrouter"))
+        let child = Command::new(crate::binary())
             .args(["run", "--config", config.to_str().unwrap()])
             .env_remove("DATABASE_URL")
             .env_remove("AMQP_URL")

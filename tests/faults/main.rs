@@ -16,9 +16,10 @@
 //! Any other test run on the machine breaks while a server is down, so this target is
 //! `test = false` in Cargo.toml: plain `cargo test` never runs it. Run it by name, under
 //! the machine lock: `flock /tmp/leadrouter-machine.lock cargo test --test faults`.
-mod common;
+mod harness;
+
 use common::daemon::{Daemon, Env};
-use common::faults::*;
+use harness::*;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! Fault injection for `tests/faults.rs`: stopping and starting RabbitMQ and
+//! Fault injection for the fault suite: stopping and starting RabbitMQ and
 //! PostgreSQL on this machine, publishing many leads fast, and the checks every fault
 //! test ends with (each lead decided exactly once, rotations fair, every event
 //! relayed).
@@ -7,7 +7,7 @@
 //! `start_app` and `pg_ctlcluster ... stop|start|restart`. A [`ServicesGuard`] starts
 //! both again when a test ends, even by a panic, so one failure cannot take the rest
 //! of the suite (or a colleague's shell) down with it.
-use super::daemon::{Daemon, Env};
+use common::daemon::{Daemon, Env};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -19,9 +19,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Serialises the tests of `tests/faults.rs` that run a daemon: a broker or database
-/// restart would break any other test running at that moment, and one daemon at a
-/// time keeps a 2-core CI runner's timings sane. A tokio mutex: no poisoning when a
+/// Serialises the fault tests that run a daemon: a broker or database restart would
+/// break any other test running at that moment, and one daemon at a time keeps a 2-core
+/// CI runner's timings sane. A tokio mutex: no poisoning when a
 /// test fails while holding it.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -154,7 +154,7 @@ impl Drop for ServicesGuard {
 /// Lead bodies `{prefix}-{i}` for `i` in `range`, all for the catch-all pool rule.
 pub fn leads(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range
-        .map(|i| super::daemon::lead_json(&format!("{prefix}-{i}"), ""))
+        .map(|i| common::daemon::lead_json(&format!("{prefix}-{i}"), ""))
         .collect()
 }
 
@@ -162,7 +162,7 @@ pub fn leads(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
 /// every publisher confirm (a window at a time): thousands per second, where the
 /// fixture's one-confirm-per-message publish does hundreds.
 pub async fn publish_fast(queue: &str, bodies: &[String]) {
-    let conn = super::amqp::connect().await;
+    let conn = common::amqp::connect().await;
     let ch = conn.create_channel().await.expect("channel");
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
@@ -252,7 +252,7 @@ pub async fn declare_topology(env: &Env) {
 
 /// After a broker restart the fixture's own connection is dead: open a new one.
 pub async fn reconnect_fixture(env: &mut Env) {
-    let conn = super::amqp::connect().await;
+    let conn = common::amqp::connect().await;
     let channel = conn.create_channel().await.expect("channel");
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -269,7 +269,7 @@ pub async fn collect_events(
     want: &HashSet<String>,
     secs: u64,
 ) -> HashMap<String, Vec<String>> {
-    let conn = super::amqp::connect().await;
+    let conn = common::amqp::connect().await;
     let ch = conn.create_channel().await.expect("channel");
     ch.basic_qos(2000, BasicQosOptions::default())
         .await
@@ -530,7 +530,7 @@ pub fn reassign(env: &Env, lead_id: &str, to: &str) {
 /// Consumes `queue` until an event by actor `fault-test` for `lead_id` arrives;
 /// returns how long that took from `since`, or fails after `secs`.
 pub async fn wait_admin_event(queue: &str, lead_id: &str, since: Instant, secs: u64) -> Duration {
-    let conn = super::amqp::connect().await;
+    let conn = common::amqp::connect().await;
     let ch = conn.create_channel().await.expect("channel");
     let mut consumer = ch
         .basic_consume(
