@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use common::admin::*;
-use common::db::TestDb;
+use common::db::{TestDb, count};
 use leadrouter::routing::LeadStatus;
 use leadrouter::store::{AGENTS_CHANNEL, LeadOutcome};
 use serde_json::{Value, json};

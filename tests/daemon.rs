@@ -1,6 +1,7 @@
 //! `leadrouter run` against the real RabbitMQ and PostgreSQL: a fresh database and fresh
 //! queue names per test, the real binary, leads published as a web form would.
 use common::daemon::{Env, lead_json};
+use common::wait::poll_until;
 use leadrouter::lead::{DEFAULT_MAX_MESSAGE_BYTES, parse_lead};
 use leadrouter::routing::{MemoryState, decide};
 use leadrouter::rules::Ruleset;
@@ -79,22 +80,22 @@ async fn published_leads_become_rows_with_the_owners_simulate_predicts_and_event
 
     // Every decision's event reaches the exchange, and the outbox empties.
     let mut seen = HashMap::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while seen.len() < lines.len() && std::time::Instant::now() < deadline {
-        match env.amqp.get(&events_q).await {
-            Some(m) => {
-                let body: Value = serde_json::from_slice(&m.delivery.data).unwrap();
-                assert_eq!(
-                    m.delivery.routing_key.as_str(),
-                    format!("lead.{}", body["status"].as_str().unwrap())
-                );
-                assert!(body["event_id"].is_string() && body["at"].is_string());
-                assert_eq!(body["actor"], "router");
-                seen.insert(body["lead_id"].as_str().unwrap().to_owned(), body);
-            }
-            None => tokio::time::sleep(Duration::from_millis(50)).await,
+    let events = async || {
+        while seen.len() < lines.len()
+            && let Some(m) = env.amqp.get(&events_q).await
+        {
+            let body: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+            assert_eq!(
+                m.delivery.routing_key.as_str(),
+                format!("lead.{}", body["status"].as_str().unwrap())
+            );
+            assert!(body["event_id"].is_string() && body["at"].is_string());
+            assert_eq!(body["actor"], "router");
+            seen.insert(body["lead_id"].as_str().unwrap().to_owned(), body);
         }
-    }
+        seen.len()
+    };
+    let _ = poll_until(Duration::from_secs(15), events, |n| *n >= lines.len()).await;
     assert_eq!(seen.len(), lines.len(), "one event per lead");
     assert_eq!(seen["lead-0016"]["queue"], "office-sf");
     env.wait_count("SELECT 32 - count(*) FROM outbox", 32, 10)
@@ -205,26 +206,26 @@ async fn every_kind_of_malformed_message_is_dead_lettered_unchanged_with_its_rea
     env.wait_count("SELECT count(*) FROM leads", 1, 15).await;
     let dlq = env.amqp.names.dead_letter.clone();
     let mut got = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while got.len() < cases.len() && std::time::Instant::now() < deadline {
-        match env.amqp.get(&dlq).await {
-            Some(m) => {
-                let headers = m.delivery.properties.headers().clone().unwrap_or_default();
-                let reason = headers
-                    .inner()
-                    .get("x-leadrouter-error")
-                    .map(|v| match v {
-                        lapin::types::AMQPValue::LongString(s) => {
-                            String::from_utf8_lossy(s.as_bytes()).into_owned()
-                        }
-                        other => format!("{other:?}"),
-                    })
-                    .unwrap_or_default();
-                got.push((m.delivery.data.clone(), reason));
-            }
-            None => tokio::time::sleep(Duration::from_millis(50)).await,
+    let dead_letters = async || {
+        while got.len() < cases.len()
+            && let Some(m) = env.amqp.get(&dlq).await
+        {
+            let headers = m.delivery.properties.headers().clone().unwrap_or_default();
+            let reason = headers
+                .inner()
+                .get("x-leadrouter-error")
+                .map(|v| match v {
+                    lapin::types::AMQPValue::LongString(s) => {
+                        String::from_utf8_lossy(s.as_bytes()).into_owned()
+                    }
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default();
+            got.push((m.delivery.data.clone(), reason));
         }
-    }
+        got.len()
+    };
+    let _ = poll_until(Duration::from_secs(10), dead_letters, |n| *n >= cases.len()).await;
     assert_eq!(got.len(), cases.len(), "every bad message is dead-lettered");
     for ((body, label), (dl_body, reason)) in cases.iter().zip(&got) {
         assert_eq!(dl_body, body, "body unchanged");
@@ -306,6 +307,7 @@ async fn sigterm_drains_commits_and_exits_zero_then_nothing_is_lost() {
     let started = std::time::Instant::now();
     let status = d
         .terminate(Duration::from_secs(10))
+        .await
         .unwrap_or_else(|| panic!("no exit within 10 s:\n{}", d.log_text()));
     assert!(status.success(), "exit status {status}:\n{}", d.log_text());
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -378,20 +380,9 @@ async fn a_failing_commit_is_retried_unacked_readiness_drops_and_nothing_is_lost
         .map(|i| lead_json(&format!("during-{i}"), ""))
         .collect();
     env.publish(&lines).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut dropped = false;
-    while std::time::Instant::now() < deadline {
-        if matches!(d.get("/readyz"), Some((503, b)) if b.contains("commits: failing")) {
-            dropped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        dropped,
-        "/readyz drops while commits fail:\n{}",
-        d.log_text()
-    );
+    // /readyz drops while commits fail.
+    d.wait_unready("commits: failing", Duration::from_secs(10))
+        .await;
     assert_eq!(
         env.count("SELECT count(*) FROM leads").await,
         1,

@@ -3,7 +3,7 @@
 //! loads, writes, and refuses to write twice.
 
 use chrono::{DateTime, Utc};
-use common::db::TestDb;
+use common::db::{TestDb, count};
 use leadrouter::lead::{Lead, LeadId};
 use leadrouter::routing::{
     Availability, LeadStatus, MemoryState, RoutingDecision, RoutingState, Trace,
@@ -94,10 +94,6 @@ fn round_robin(
             None => unassigned(None),
         }
     }
-}
-
-async fn count(conn: &mut PgConnection, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
 }
 
 async fn owners_by_decision_order(conn: &mut PgConnection) -> Vec<String> {

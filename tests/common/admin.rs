@@ -1,7 +1,7 @@
 //! For the admin command tests: the real binary against a test database, rules files in
 //! a temporary directory, and leads seeded the way the daemon writes them
 //! (`Store::route_batch` deciding with the real engine).
-use super::db::TestDb;
+use crate::db::TestDb;
 use chrono::{DateTime, Duration, Utc};
 use leadrouter::lead::Lead;
 use leadrouter::routing::decide;
@@ -117,7 +117,7 @@ pub fn expect_code(o: &Output, code: i32) {
 
 /// A lead from a JSON object (its `id`), received at `at`.
 pub fn lead_at(payload: Value, at: DateTime<Utc>) -> Lead {
-    let mut l = super::engine::lead(payload);
+    let mut l = crate::engine::lead(payload);
     l.received_at = Some(at);
     l
 }
@@ -140,13 +140,6 @@ pub async fn seed(store: &Store, rs: &Ruleset, leads: Vec<Lead>) -> BatchOutcome
         )
         .await
         .expect("route_batch")
-}
-
-pub async fn count(conn: &mut PgConnection, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// Every table's content as text, to prove a command wrote nothing.

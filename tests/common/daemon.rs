@@ -1,14 +1,15 @@
 //! Running the real `leadrouter run` binary against a fresh database and fresh queue
 //! names, and looking at what it did.
-use super::amqp::Fixture;
-use super::db::TestDb;
+use crate::amqp::Fixture;
+use crate::db::TestDb;
+use crate::wait::poll_until;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, ExchangeKind};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Env {
     pub db: TestDb,
@@ -51,7 +52,7 @@ impl Env {
 
     /// Writes a config for one instance (its own HTTP port) and starts the daemon.
     pub fn spawn(&mut self) -> Daemon {
-        let (amqp, db) = (super::amqp::url(), self.db.url.clone());
+        let (amqp, db) = (crate::amqp::url(), self.db.url.clone());
         self.spawn_with_urls(&amqp, &db)
     }
 
@@ -148,36 +149,16 @@ impl Env {
         self.db.conn().await
     }
 
+    /// [`TestDb::count`].
     pub async fn count(&self, sql: &str) -> i64 {
-        let mut c = self.conn().await;
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_one(&mut c)
-            .await
-            .expect(sql);
-        n
+        self.db.count(sql).await
     }
 
-    /// Waits until `sql` (a count) reaches `want`, or fails after `secs`.
+    /// [`TestDb::wait_count`], for `secs` seconds.
     pub async fn wait_count(&self, sql: &str, want: i64, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let mut last = -1;
-        while Instant::now() < deadline {
-            if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&self.db.url).await
-            {
-                let r: Result<i64, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .fetch_one(&mut c)
-                    .await;
-                if let Ok(n) = r {
-                    last = n;
-                    if n >= want {
-                        return;
-                    }
-                }
-                let _ = sqlx::Connection::close(c).await;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("`{sql}` reached {last}, not {want}, within {secs} s");
+        self.db
+            .wait_count(sql, want, Duration::from_secs(secs))
+            .await;
     }
 
     pub async fn cleanup(self) {
@@ -193,23 +174,43 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Waits for `/readyz` to answer 200; on timeout fails with the daemon's log.
+    /// Waits for `/readyz` to answer 200; fails with the daemon's log if it exits or is
+    /// not ready within 30 s.
     pub async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("daemon exited early ({status}):\n{}", self.log_text());
-            }
-            if matches!(self.get("/readyz"), Some((200, _))) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let ready = poll_until(
+            Duration::from_secs(30),
+            async || {
+                if let Some(status) = self.exit_status() {
+                    panic!("daemon exited early ({status}):\n{}", self.log_text());
+                }
+                self.get("/readyz")
+            },
+            |r| matches!(r, Some((200, _))),
+        )
+        .await;
+        if let Err(last) = ready {
+            panic!(
+                "daemon not ready within 30 s (last /readyz: {last:?}):\n{}",
+                self.log_text()
+            );
         }
-        panic!("daemon not ready within 30 s:\n{}", self.log_text());
+    }
+
+    /// Waits until `/readyz` answers 503 with `why` in its body (e.g. `broker: down`);
+    /// fails with the end of the daemon's log after `timeout`.
+    pub async fn wait_unready(&self, why: &str, timeout: Duration) {
+        let unready = poll_until(
+            timeout,
+            async || self.get("/readyz"),
+            |r| matches!(r, Some((503, body)) if body.contains(why)),
+        )
+        .await;
+        if let Err(last) = unready {
+            panic!(
+                "/readyz did not drop with {why:?} within {timeout:?} (last: {last:?}):\n{}",
+                self.log_tail(40)
+            );
+        }
     }
 
     /// A plain HTTP GET on the daemon's port: (status, body).
@@ -242,18 +243,16 @@ impl Daemon {
     }
 
     /// Sends SIGTERM and waits up to `limit` for the exit.
-    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+    pub async fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
         self.signal("TERM");
-        let deadline = Instant::now() + limit;
-        let child = self.child.as_mut()?;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let exited = poll_until(limit, async || self.exit_status(), Option::is_some)
+            .await
+            .ok()
+            .flatten();
+        if exited.is_some() {
+            self.child = None;
         }
-        None
+        exited
     }
 
     /// Whether the process is still running (it has not exited, nor been killed).
@@ -261,6 +260,11 @@ impl Daemon {
         self.child
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// How the process ended, if it has (not if it was killed by [`Daemon::kill`]).
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
     }
 
     pub fn kill(&mut self) {
@@ -272,6 +276,13 @@ impl Daemon {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last `lines` lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = self.log_text();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 }
 

@@ -4,8 +4,10 @@
 //!
 //! Server: `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`), no
 //! database in the URL.
+use crate::wait::wait_until;
 use leadrouter::store::Store;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use std::time::Duration;
 
 pub fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -61,6 +63,35 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.name))
     }
 
+    /// [`count`] on a connection of its own.
+    pub async fn count(&self, sql: &str) -> i64 {
+        count(&mut self.conn().await, sql).await
+    }
+
+    /// [`count`] that reports a failure instead of failing the test: while the database
+    /// does not exist yet (the daemon creates it) or its server restarts.
+    pub async fn try_count(&self, sql: &str) -> Result<i64, String> {
+        let mut conn = PgConnection::connect(&self.url)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let n = query_count(&mut conn, sql).await.map_err(|e| e.to_string());
+        let _ = conn.close().await;
+        n
+    }
+
+    /// Waits until `sql` counts at least `want` (by [`TestDb::try_count`]), and returns
+    /// the count.
+    pub async fn wait_count(&self, sql: &str, want: i64, timeout: Duration) -> i64 {
+        let counted = wait_until(
+            format!("`{sql}` to reach {want}"),
+            timeout,
+            async || self.try_count(sql).await,
+            |n| n.as_ref().is_ok_and(|n| *n >= want),
+        )
+        .await;
+        counted.expect("done only on a count")
+    }
+
     pub async fn exists(&self) -> bool {
         let mut admin = admin_connection().await;
         let found: bool =
@@ -101,6 +132,20 @@ impl Drop for TestDb {
             eprintln!("warning: could not drop test database {}", self.name);
         }
     }
+}
+
+/// The number `sql` selects (a `SELECT count(*) …`, or any bigint), on `conn`: the one
+/// way the tests count rows.
+pub async fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+    query_count(conn, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn query_count(conn: &mut PgConnection, sql: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+        .fetch_one(conn)
+        .await
 }
 
 async fn admin_connection() -> PgConnection {

@@ -8,6 +8,7 @@ pub mod amqp;
 pub mod daemon;
 pub mod db;
 pub mod engine;
+pub mod wait;
 
 /// The `leadrouter` binary under test.
 ///

@@ -8,7 +8,8 @@
 //! both again when a test ends, even by a panic, so one failure cannot take the rest
 //! of the suite (or a colleague's shell) down with it.
 use common::daemon::{Daemon, Env};
-use futures_util::StreamExt;
+use common::wait::{poll_until, wait_until};
+use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -16,6 +17,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -85,23 +87,18 @@ pub fn pg_accepting() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{what} within {secs} s");
-}
-
-pub fn stop_postgres() {
+pub async fn stop_postgres() {
     pg_ctl("stop");
-    wait_until("PostgreSQL stopped", 30, || !pg_accepting());
+    wait_until(
+        "PostgreSQL stopped",
+        secs(30),
+        async || pg_accepting(),
+        |up| !up,
+    )
+    .await;
 }
 
-pub fn start_postgres() {
+pub async fn start_postgres() {
     if !pg_accepting() {
         // "already running" is not an error worth failing on.
         let _ = run(
@@ -109,12 +106,17 @@ pub fn start_postgres() {
             &["--skip-systemctl-redirect", &pg_version(), "main", "start"],
         );
     }
-    wait_until("PostgreSQL accepting connections", 60, pg_accepting);
+    wait_postgres_up().await;
 }
 
-pub fn restart_postgres() {
+pub async fn restart_postgres() {
     pg_ctl("restart");
-    wait_until("PostgreSQL accepting connections", 60, pg_accepting);
+    wait_postgres_up().await;
+}
+
+async fn wait_postgres_up() {
+    let what = "PostgreSQL accepting connections";
+    wait_until(what, secs(60), async || pg_accepting(), |up| *up).await;
 }
 
 /// `rabbitmqctl stop_app`: the node stays up, the broker closes every connection.
@@ -123,12 +125,11 @@ pub fn stop_rabbitmq() {
 }
 
 /// `rabbitmqctl start_app` (or a fresh node if it is down), then waits for startup.
-pub fn start_rabbitmq() {
+pub async fn start_rabbitmq() {
     if run("rabbitmqctl", &["-q", "start_app"]).is_err() {
         let _ = run("rabbitmq-server", &["-detached"]);
-        wait_until("RabbitMQ node up", 90, || {
-            run("rabbitmqctl", &["-q", "status"]).is_ok()
-        });
+        let status = async || run("rabbitmqctl", &["-q", "status"]).is_ok();
+        wait_until("RabbitMQ node up", secs(90), status, |up| *up).await;
         let _ = run("rabbitmqctl", &["-q", "start_app"]);
     }
     run("rabbitmqctl", &["-q", "await_startup", "--timeout", "90"])
@@ -140,12 +141,26 @@ pub struct ServicesGuard;
 
 impl Drop for ServicesGuard {
     fn drop(&mut self) {
-        let rabbit = std::panic::catch_unwind(start_rabbitmq);
-        let pg = std::panic::catch_unwind(start_postgres);
-        if (rabbit.is_err() || pg.is_err()) && !std::thread::panicking() {
+        // Drop runs inside the test's runtime, which cannot block on a future: a thread
+        // with a runtime of its own.
+        let restarted = std::thread::spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to restart the services");
+            let rabbit = rt.block_on(AssertUnwindSafe(start_rabbitmq()).catch_unwind());
+            let pg = rt.block_on(AssertUnwindSafe(start_postgres()).catch_unwind());
+            rabbit.is_ok() && pg.is_ok()
+        })
+        .join();
+        if !matches!(restarted, Ok(true)) && !std::thread::panicking() {
             panic!("could not bring RabbitMQ and PostgreSQL back; run scripts/ensure-services.sh");
         }
     }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }
 
 // ---------------------------------------------------------------------------------
@@ -316,54 +331,31 @@ pub async fn collect_events(
 /// Waits (reconnecting as needed) until `leads` holds `want` rows; fails with the
 /// daemons' logs after `secs`.
 pub async fn wait_leads(env: &Env, want: i64, secs: u64, daemons: &[&Daemon]) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut last = -1;
-    while Instant::now() < deadline {
-        if let Some(n) = try_count(env, "SELECT count(*) FROM leads").await {
-            last = n;
-            if n >= want {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let stored = poll_until(
+        Duration::from_secs(secs),
+        async || env.db.try_count("SELECT count(*) FROM leads").await,
+        |n| n.as_ref().is_ok_and(|n| *n >= want),
+    )
+    .await;
+    if let Err(last) = stored {
+        let logs: Vec<String> = daemons.iter().map(|d| d.log_tail(60)).collect();
+        panic!(
+            "leads reached {last:?}, not {want}, within {secs} s; daemon logs:\n{}",
+            logs.join("\n-----\n")
+        );
     }
-    let logs: Vec<String> = daemons.iter().map(|d| tail(&d.log_text(), 60)).collect();
-    panic!(
-        "leads reached {last}, not {want}, within {secs} s; daemon logs:\n{}",
-        logs.join("\n-----\n")
-    );
 }
 
 /// Waits until at least `want` leads are stored (for "mid-stream" faults) and returns
 /// the count seen.
 pub async fn wait_some_leads(env: &Env, want: i64, secs: u64) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if let Some(n) = try_count(env, "SELECT count(*) FROM leads").await
-            && n >= want
-        {
-            return n;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {want} leads stored within {secs} s");
-}
-
-async fn try_count(env: &Env, sql: &str) -> Option<i64> {
-    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&env.db.url)
+    env.db
+        .wait_count(
+            "SELECT count(*) FROM leads",
+            want,
+            Duration::from_secs(secs),
+        )
         .await
-        .ok()?;
-    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(&mut c)
-        .await
-        .ok();
-    let _ = sqlx::Connection::close(c).await;
-    n
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Every id in `published` has exactly one router decision and a `leads` row, and
@@ -482,24 +474,7 @@ pub fn assert_no_panic(d: &Daemon) {
     assert!(
         !log.contains("panicked"),
         "the daemon panicked:\n{}",
-        tail(&log, 80)
-    );
-}
-
-/// Waits until `/readyz` answers 503 with `why` in its body (e.g. `broker: down`).
-pub async fn wait_unready(d: &Daemon, why: &str, secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut last = None;
-    while Instant::now() < deadline {
-        last = d.get("/readyz");
-        if matches!(&last, Some((503, body)) if body.contains(why)) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "/readyz did not drop with {why:?} within {secs} s (last: {last:?}):\n{}",
-        tail(&d.log_text(), 40)
+        d.log_tail(80)
     );
 }
 

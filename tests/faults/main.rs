@@ -19,6 +19,7 @@
 mod harness;
 
 use common::daemon::{Daemon, Env};
+use common::wait::poll_until;
 use harness::*;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -126,13 +127,14 @@ async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_a
     let at_stop = env.count("SELECT count(*) FROM leads").await;
     eprintln!("RabbitMQ stopped with {at_stop} of {n} leads decided");
     assert!(at_stop < n as i64, "the broker went away mid-stream");
-    wait_unready(&d, "broker: down", 15).await;
+    d.wait_unready("broker: down", Duration::from_secs(15))
+        .await;
     assert!(metric(&d, "leadrouter_broker_up") == 0.0);
     // An admin change while the broker is away: its event waits in the outbox.
     let changed_at = Instant::now();
     reassign(&env, "rmq-0", "zed");
     assert!(env.count("SELECT count(*) FROM outbox").await >= 1);
-    start_rabbitmq();
+    start_rabbitmq().await;
     reconnect_fixture(&mut env).await;
 
     // The daemon reconnects by itself and goes on with the backlog and new leads.
@@ -183,7 +185,7 @@ async fn postgresql_restarted_mid_stream_the_running_daemon_reconnects_and_loses
     d.wait_ready().await;
 
     wait_some_leads(&env, 1000, 60).await;
-    restart_postgres();
+    restart_postgres().await;
     let at_restart = env.count("SELECT count(*) FROM leads").await;
     eprintln!("PostgreSQL restarted with {at_restart} of {n} leads decided");
     assert!(at_restart < n as i64, "the database restarted mid-stream");
@@ -220,9 +222,9 @@ async fn postgresql_refusing_connections_for_10_seconds_readiness_drops_then_eve
     d.wait_ready().await;
 
     wait_some_leads(&env, 1000, 60).await;
-    stop_postgres();
+    stop_postgres().await;
     let down_since = Instant::now();
-    wait_unready(&d, "down", 15).await;
+    d.wait_unready("down", Duration::from_secs(15)).await;
     // Leads keep arriving during the outage; they wait in the queue.
     let during = leads("pgdown-during", 0..1000);
     publish_fast(&env.amqp.names.inbound, &during).await;
@@ -235,7 +237,7 @@ async fn postgresql_refusing_connections_for_10_seconds_readiness_drops_then_eve
     );
     // The outage itself: 10 s of refused connections.
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(down_since.elapsed())).await;
-    start_postgres();
+    start_postgres().await;
     wait_leads(&env, published.len() as i64, 120, &[&d]).await;
     assert_nothing_lost(&env, &events_q, &published).await;
     assert_recovered(&mut d).await;
@@ -266,18 +268,19 @@ async fn sigterm_while_postgresql_is_down_exits_zero_within_10_seconds_and_nothi
     d.wait_ready().await;
 
     wait_some_leads(&env, 500, 60).await;
-    stop_postgres();
-    wait_unready(&d, "down", 15).await;
+    stop_postgres().await;
+    d.wait_unready("down", Duration::from_secs(15)).await;
     // The batch it holds cannot commit: shutdown gives up on it (unacked) in time.
     let asked = Instant::now();
     let status = d
         .terminate(Duration::from_secs(10))
+        .await
         .unwrap_or_else(|| panic!("no exit within 10 s:\n{}", d.log_text()));
     let took = asked.elapsed();
     assert!(status.success(), "exit status {status}:\n{}", d.log_text());
     assert!(took < Duration::from_secs(10));
     assert_no_panic(&d);
-    start_postgres();
+    start_postgres().await;
 
     let mut d2 = env.spawn();
     d2.wait_ready().await;
@@ -535,16 +538,17 @@ async fn poison_input_is_dead_lettered_with_reasons_and_the_leads_around_it_are_
 
     let dlq = env.amqp.names.dead_letter.clone();
     let mut dead: Vec<(Vec<u8>, String)> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while dead.len() < cases.len() && Instant::now() < deadline {
-        match env.amqp.get(&dlq).await {
-            Some(m) => {
-                let reason = header(&m);
-                dead.push((m.delivery.data, reason));
-            }
-            None => tokio::time::sleep(Duration::from_millis(50)).await,
+    // Until every case is there (or 30 s pass): the assertions below say what is missing.
+    let every_case = async || {
+        while dead.len() < cases.len()
+            && let Some(m) = env.amqp.get(&dlq).await
+        {
+            let reason = header(&m);
+            dead.push((m.delivery.data, reason));
         }
-    }
+        dead.len()
+    };
+    let _ = poll_until(Duration::from_secs(30), every_case, |n| *n >= cases.len()).await;
     assert_eq!(
         dead.len(),
         cases.len(),
