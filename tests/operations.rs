@@ -1,5 +1,6 @@
 //! Day-to-day operations on a running daemon: unassigned alerts, hot reload.
 use common::daemon::{Env, lead_json};
+use common::wait::poll_until;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -187,18 +188,18 @@ async fn rules_reload_on_change_and_sighup_and_a_bad_file_leaves_the_old_rules_r
 }
 
 async fn wait_metric(d: &common::daemon::Daemon, needle: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if d.get("/metrics").is_some_and(|(_, m)| m.contains(needle)) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let shown = poll_until(
+        Duration::from_secs(10),
+        async || d.get("/metrics").map(|(_, m)| m).unwrap_or_default(),
+        |m| m.contains(needle),
+    )
+    .await;
+    if let Err(metrics) = shown {
+        panic!(
+            "metrics never showed {needle}:\n{metrics}\n{}",
+            d.log_text()
+        );
     }
-    panic!(
-        "metrics never showed {needle}:\n{}\n{}",
-        d.get("/metrics").map(|m| m.1).unwrap_or_default(),
-        d.log_text()
-    );
 }
 
 fn admin(env: &Env, args: &[&str]) -> std::process::Output {
@@ -277,15 +278,16 @@ async fn a_reassignment_event_is_relayed_by_the_running_daemon_straight_away() {
             "maria",
         ],
     );
-    let mut got = None;
     // The outbox backstop only takes events older than 5 s: arriving sooner means the
     // daemon heard the NOTIFY.
-    while started.elapsed() < Duration::from_secs(4) && got.is_none() {
-        got = env.amqp.get(&events_q).await;
-        if got.is_none() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    let within = Duration::from_secs(4).saturating_sub(started.elapsed());
+    let got = poll_until(
+        within,
+        async || env.amqp.get(&events_q).await,
+        Option::is_some,
+    )
+    .await
+    .unwrap_or_else(|none| none);
     let m = got.expect("reassignment event relayed before the backstop would run");
     assert_eq!(m.delivery.routing_key.as_str(), "lead.assigned");
     let body: Value = serde_json::from_slice(&m.delivery.data).unwrap();

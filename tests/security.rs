@@ -7,9 +7,10 @@
 //! default: `ssl = on` with the snakeoil certificate) and `rabbitmqctl` to add a user.
 use common::daemon::{Env, lead_json};
 use common::db::{TestDb, server_url};
+use common::wait::poll_until;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SECURITY_MD: &str = include_str!("../docs/security.md");
 
@@ -301,12 +302,13 @@ async fn the_daemon_and_admin_commands_run_with_only_the_documented_privileges_o
         .await;
     env.wait_count("SELECT count(*) FROM unassigned_alerts", 1, 30)
         .await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut dead = None;
-    while dead.is_none() && Instant::now() < deadline {
-        dead = env.amqp.get(&names.dead_letter).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dead = poll_until(
+        Duration::from_secs(15),
+        async || env.amqp.get(&names.dead_letter).await,
+        Option::is_some,
+    )
+    .await
+    .unwrap_or_else(|none| none);
     assert_eq!(
         dead.expect("the poison message is dead-lettered")
             .delivery
@@ -346,26 +348,29 @@ async fn the_daemon_and_admin_commands_run_with_only_the_documented_privileges_o
     admin_cli(&config, &["replay", "--since", "1h", "--json"]);
 
     // Every event, the admin ones included, relayed by the restricted daemon.
-    let deadline = Instant::now() + Duration::from_secs(30);
     let mut by_admin = 0;
     let mut alerts = 0;
     let mut router = std::collections::HashSet::new();
-    while (router.len() < bodies.len() || alerts < 1 || by_admin < 3) && Instant::now() < deadline {
-        match env.amqp.get(&events_q).await {
-            Some(m) => {
-                let body: serde_json::Value = serde_json::from_slice(&m.delivery.data).unwrap();
-                match body["actor"].as_str() {
-                    Some("router") => {
-                        router.insert(body["lead_id"].as_str().unwrap().to_owned());
-                    }
-                    Some("sweeper") => alerts += 1,
-                    Some("sec-test") => by_admin += 1,
-                    other => panic!("unexpected actor {other:?}"),
+    let all_seen = |(router, alerts, by_admin): &(usize, usize, usize)| {
+        *router >= bodies.len() && *alerts >= 1 && *by_admin >= 3
+    };
+    let events = async || {
+        while !all_seen(&(router.len(), alerts, by_admin))
+            && let Some(m) = env.amqp.get(&events_q).await
+        {
+            let body: serde_json::Value = serde_json::from_slice(&m.delivery.data).unwrap();
+            match body["actor"].as_str() {
+                Some("router") => {
+                    router.insert(body["lead_id"].as_str().unwrap().to_owned());
                 }
+                Some("sweeper") => alerts += 1,
+                Some("sec-test") => by_admin += 1,
+                other => panic!("unexpected actor {other:?}"),
             }
-            None => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-    }
+        (router.len(), alerts, by_admin)
+    };
+    let _ = poll_until(Duration::from_secs(30), events, &all_seen).await;
     assert_eq!(router.len(), bodies.len(), "an event per decided lead");
     assert!(alerts >= 1, "the alert event");
     assert!(
