@@ -10,6 +10,7 @@
 //! extras of `src/telemetry.rs`). [`scrape_running_daemon`] is the code that will read
 //! them from a real `leadrouter run` instead, once the daemon lands.
 
+use common::wait::poll_until;
 use leadrouter::config::{Config, redact_url};
 use regex::Regex;
 use serde_json::Value;
@@ -17,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -559,18 +560,6 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// Waits for the child to exit, at most `limit`.
-fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 /// Starts the real daemon (`leadrouter run`) on a fresh database and fresh queue
 /// names, makes it produce every metric it can (a routed lead, a rejected message, a
 /// rule error, a SIGHUP reload), scrapes `/metrics`, then stops it with SIGTERM and
@@ -626,19 +615,19 @@ fn scrape_running_daemon() -> BTreeSet<String> {
     let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     // Ready: connected to broker and database, rules loaded, consuming.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("leadrouter run exited early ({status}):\n{}", log_text());
-        }
-        if matches!(http_get(port, "/readyz"), Ok((200, _))) {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("leadrouter run not ready within 30 s:\n{}", log_text());
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let ready = rt.block_on(poll_until(
+        Duration::from_secs(30),
+        async || {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("leadrouter run exited early ({status}):\n{}", log_text());
+            }
+            http_get(port, "/readyz").ok()
+        },
+        |r| matches!(r, Some((200, _))),
+    ));
+    if ready.is_err() {
+        let _ = child.kill();
+        panic!("leadrouter run not ready within 30 s:\n{}", log_text());
     }
     assert!(matches!(http_get(port, "/healthz"), Ok((200, _))));
 
@@ -662,16 +651,18 @@ fn scrape_running_daemon() -> BTreeSet<String> {
         .map(|(n, _)| *n)
         .filter(|n| !ONLY_AFTER_A_FAULT.contains(n))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let families = loop {
-        let (status, body) = http_get(port, "/metrics").expect("GET /metrics");
-        assert_eq!(status, 200, "/metrics answered {status}");
-        let families = parse_exposition(&body);
-        if wanted.iter().all(|w| families.contains(*w)) || Instant::now() > deadline {
-            break families;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    // After 15 s, the families seen then: the caller's assertions name what is missing.
+    let families = rt
+        .block_on(poll_until(
+            Duration::from_secs(15),
+            async || {
+                let (status, body) = http_get(port, "/metrics").expect("GET /metrics");
+                assert_eq!(status, 200, "/metrics answered {status}");
+                parse_exposition(&body)
+            },
+            |families| wanted.iter().all(|w| families.contains(*w)),
+        ))
+        .unwrap_or_else(|last| last);
 
     // SIGTERM: drain and exit 0 within 10 s.
     let term = Command::new("kill")
@@ -679,7 +670,13 @@ fn scrape_running_daemon() -> BTreeSet<String> {
         .status()
         .expect("kill -TERM");
     assert!(term.success());
-    let status = wait_for_exit(&mut child, Duration::from_secs(10));
+    let status = rt
+        .block_on(poll_until(
+            Duration::from_secs(10),
+            async || child.try_wait().expect("try_wait"),
+            Option::is_some,
+        ))
+        .unwrap_or_else(|none| none);
     if status.is_none() {
         let _ = child.kill();
     }
