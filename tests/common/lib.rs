@@ -1,6 +1,11 @@
 //! Helpers shared by the integration tests: fresh databases and queue names per test, the
 //! real binary, and waiting for what it does. A dev-only crate (see its Cargo.toml); the
 //! test targets use it as `common`.
+//!
+//! A helper belongs here when several test targets use it. One that a single target uses
+//! lives in that target (the fault suite's in `tests/faults/harness.rs`), where the
+//! compiler still reports it once it falls out of use; here, being `pub`, it never is,
+//! so remove a helper with its last caller.
 use std::path::PathBuf;
 
 pub mod admin;
