@@ -52,7 +52,7 @@ pub enum StartError {
 pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
     let metrics = telemetry::install_metrics().map_err(|e| StartError::Metrics(e.to_string()))?;
     let readiness = Readiness::new();
-    telemetry::ruleset_in_force(rules.hash(), None);
+    telemetry::ruleset_in_force(&rules, None);
     readiness.set_rules(true);
     let (rules_tx, rules_rx) = watch::channel(Arc::new(rules));
 
