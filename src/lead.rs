@@ -94,6 +94,20 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, for the metrics exported at 0 from the start.
+    pub const ALL: [RejectReason; 10] = [
+        Self::TooLarge,
+        Self::InvalidUtf8,
+        Self::InvalidJson,
+        Self::NotAnObject,
+        Self::TooDeep,
+        Self::DuplicateKey,
+        Self::NulCharacter,
+        Self::InexactNumber,
+        Self::InvalidId,
+        Self::WrongFieldType,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Self::TooLarge => "too_large",

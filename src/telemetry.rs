@@ -1,9 +1,15 @@
 //! Logs and metrics. Each observable event is one function here that logs and counts
 //! in one place, so a log line and its metric never drift apart.
+use crate::lead::RejectReason;
+use crate::routing::LeadStatus;
+use crate::rules::{Action, Ruleset};
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::time::Duration;
 use tracing_subscriber::{EnvFilter, fmt};
+
+/// The `rule` label of decisions no rule made (unassigned).
+const UNMATCHED_RULE: &str = "(none)";
 
 /// Logs to stderr, `text` or `json`; `RUST_LOG` overrides `level` when set.
 pub fn init_logging(json: bool, level: &str) {
@@ -91,17 +97,67 @@ fn describe() {
         "leadrouter_batch_retries_total",
         "Batch commits retried after a database error"
     );
-    // Counters appear at 0 from the start, so dashboards and alerts see them before the first event.
-    counter!("leadrouter_leads_consumed_total").absolute(0);
-    counter!("leadrouter_leads_duplicate_total").absolute(0);
-    counter!("leadrouter_leads_unmatched_total").absolute(0);
-    counter!("leadrouter_unassigned_alerts_total").absolute(0);
-    counter!("leadrouter_events_published_total").absolute(0);
-    for result in ["ok", "error"] {
-        counter!("leadrouter_rules_reloads_total", "result" => result).absolute(0);
+    start_at_zero();
+}
+
+/// Every series whose labels are known without the rules, at 0, so dashboards and
+/// alerts see each metric before its first event (SPEC section 8) and `increase()`
+/// counts that first event. `increment(0)` registers a series without touching its
+/// value.
+fn start_at_zero() {
+    counter!("leadrouter_leads_consumed_total").increment(0);
+    counter!("leadrouter_leads_duplicate_total").increment(0);
+    counter!("leadrouter_leads_unmatched_total").increment(0);
+    counter!("leadrouter_unassigned_alerts_total").increment(0);
+    counter!("leadrouter_events_published_total").increment(0);
+    counter!("leadrouter_batches_total").increment(0);
+    counter!("leadrouter_batch_retries_total").increment(0);
+    for reason in RejectReason::ALL {
+        counter!("leadrouter_leads_rejected_total", "reason" => reason.label()).increment(0);
     }
+    for result in ["ok", "error"] {
+        counter!("leadrouter_rules_reloads_total", "result" => result).increment(0);
+    }
+    // A registered histogram renders with every bucket at 0, and _sum and _count, before
+    // its first sample: the exporter builds the (empty) distribution of every histogram
+    // handle when it renders, so registering it is enough.
+    let _registered = histogram!("leadrouter_decision_seconds");
     gauge!("leadrouter_outbox_pending").set(0.0);
     gauge!("leadrouter_unassigned_leads").set(0.0);
+    gauge!("leadrouter_broker_up").set(0.0);
+    gauge!("leadrouter_database_up").set(0.0);
+    gauge!("leadrouter_ready").set(0.0);
+}
+
+/// The series of the rules in force, at 0 (or as they are, after a reload): a decision
+/// per rule and each status that rule can produce, the unmatched `(none)`, and the
+/// errors of every rule that runs a script.
+fn rules_at_zero(rules: &Ruleset) {
+    for rule in rules.rules() {
+        for status in statuses(&rule.action) {
+            counter!("leadrouter_leads_decided_total", "rule" => rule.name.to_string(), "status" => status.as_str())
+                .increment(0);
+        }
+        if rule.when_script.is_some() || matches!(rule.action, Action::Script(_)) {
+            counter!("leadrouter_rule_errors_total", "rule" => rule.name.to_string()).increment(0);
+        }
+    }
+    counter!("leadrouter_leads_decided_total", "rule" => UNMATCHED_RULE, "status" => LeadStatus::Unassigned.as_str())
+        .increment(0);
+}
+
+/// The statuses a rule's action can decide (`routing::decide`).
+fn statuses(action: &Action) -> &'static [LeadStatus] {
+    match action {
+        Action::AgentFrom(_) | Action::Agent(_) | Action::Pool(_) => &[LeadStatus::Assigned],
+        Action::Queue(_) => &[LeadStatus::Queued],
+        Action::Unassigned => &[LeadStatus::Unassigned],
+        Action::Script(_) => &[
+            LeadStatus::Assigned,
+            LeadStatus::Queued,
+            LeadStatus::Unassigned,
+        ],
+    }
 }
 
 pub fn leads_consumed(n: usize) {
@@ -119,7 +175,7 @@ pub fn lead_duplicate(lead_id: &str) {
 }
 
 pub fn lead_decided(lead_id: &str, d: &crate::routing::RoutingDecision, ruleset: &str) {
-    let rule = d.rule.clone().unwrap_or_else(|| "(none)".to_owned());
+    let rule = d.rule.clone().unwrap_or_else(|| UNMATCHED_RULE.to_owned());
     tracing::debug!(lead_id, status = d.status.as_str(), owner = d.owner_id.as_deref(), queue = d.queue.as_deref(), pool = d.pool.as_deref(), rule = %rule, ruleset, "lead decided");
     if d.is_unmatched() {
         counter!("leadrouter_leads_unmatched_total").increment(1);
@@ -160,11 +216,14 @@ pub fn events_published(n: usize) {
     counter!("leadrouter_events_published_total").increment(n as u64);
 }
 
-pub fn ruleset_in_force(new_hash: &str, old_hash: Option<&str>) {
+/// The rules now in force (at start, and after each reload that changed them): the
+/// `hash` gauge, and their series at 0.
+pub fn ruleset_in_force(rules: &Ruleset, old_hash: Option<&str>) {
     if let Some(old) = old_hash {
         gauge!("leadrouter_ruleset_info", "hash" => old.to_owned()).set(0.0);
     }
-    gauge!("leadrouter_ruleset_info", "hash" => new_hash.to_owned()).set(1.0);
+    gauge!("leadrouter_ruleset_info", "hash" => rules.hash().to_owned()).set(1.0);
+    rules_at_zero(rules);
 }
 
 pub fn rules_reloaded(ok: bool) {

@@ -63,7 +63,16 @@ async fn halt_resume_and_list_round_trip() {
     let mut listener = PgListener::connect(&db.url).await.unwrap();
     listener.listen(AGENTS_CHANNEL).await.unwrap();
 
-    // The schema does not exist yet: the command applies the migrations first.
+    // The schema does not exist yet: the command refuses and says what to run; only
+    // `leadrouter migrate` (or `run`) writes the schema.
+    let o = cli(&db, &["agents", "halt", "bob", "--as", "jdoe"]);
+    expect_code(&o, 1);
+    assert!(
+        stderr(&o).contains("run `leadrouter migrate`"),
+        "{}",
+        stderr(&o)
+    );
+    expect_code(&cli(&db, &["migrate"]), 0);
     let o = cli(&db, &["agents", "halt", "bob", "--as", "jdoe"]);
     expect_code(&o, 0);
     assert!(

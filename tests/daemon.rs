@@ -360,6 +360,19 @@ async fn health_readiness_and_every_spec_metric_are_served() {
     ] {
         assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
     }
+    // Every series exists from the start (at 0): the events must have been counted.
+    for (series, want) in [
+        ("leadrouter_leads_consumed_total", 3.0),
+        ("leadrouter_leads_decided_total", 2.0),
+        (
+            "leadrouter_leads_rejected_total{reason=\"invalid_json\"}",
+            1.0,
+        ),
+        ("leadrouter_rule_errors_total{rule=\"custom\"}", 1.0),
+        ("leadrouter_decision_seconds_count", 2.0),
+    ] {
+        assert_eq!(metric(&metrics, series), want, "{series}:\n{metrics}");
+    }
     d.kill();
     env.cleanup().await;
 }
@@ -400,9 +413,26 @@ async fn a_failing_commit_is_retried_unacked_readiness_drops_and_nothing_is_lost
     d.wait_ready().await;
     let metrics = d.get("/metrics").unwrap().1;
     assert!(
-        metrics.contains("leadrouter_batch_retries_total"),
+        metric(&metrics, "leadrouter_batch_retries_total") >= 1.0,
         "{metrics}"
     );
     d.kill();
     env.cleanup().await;
+}
+
+/// The sum of the samples of `series` in Prometheus text: a family name (all its label
+/// sets) or one series with its labels as rendered.
+fn metric(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(name, _)| {
+            *name == series
+                || name
+                    .strip_prefix(series)
+                    .is_some_and(|rest| rest.starts_with('{'))
+        })
+        .map(|(_, value)| value.parse::<f64>().expect("a sample value"))
+        .sum()
 }

@@ -1,13 +1,13 @@
 //! What the database commands (`agents`, `leads`, `replay`) share: the `--config` and
-//! `--as` options, connecting, errors mapped to exit codes, and text formatting.
+//! `--as` options, connecting to an up-to-date schema, and text formatting.
+use super::CliError;
 use crate::config::Config;
 use crate::rules::Ruleset;
-use crate::store::{ChangeError, ROUTER_ACTOR, Store, StoreError};
+use crate::store::{ROUTER_ACTOR, Store};
 use chrono::{DateTime, Utc};
 use clap::builder::NonEmptyStringValueParser;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 /// `--config FILE`: where the database URL (and the rules path) come from.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -33,10 +33,10 @@ const RESERVED_ACTORS: [&str; 2] = [ROUTER_ACTOR, "sweeper"];
 
 impl ActorArgs {
     /// The actor to record: `--as`, else the login name, else "admin".
-    pub fn resolve(&self) -> Result<String, CmdError> {
+    pub fn resolve(&self) -> Result<String, CliError> {
         let name = self.actor.clone().unwrap_or_else(login_name);
         if RESERVED_ACTORS.contains(&name.as_str()) {
-            return Err(CmdError::Invalid(format!(
+            return Err(CliError::Invalid(format!(
                 "actor {name:?} is reserved for the daemon's own decisions; name yourself with --as NAME"
             )));
         }
@@ -53,70 +53,18 @@ fn login_name() -> String {
         .unwrap_or_else(|| "admin".to_owned())
 }
 
-/// Why a command stopped: the caller's input (exit 2) or a runtime failure (exit 1).
-#[derive(Debug, thiserror::Error)]
-pub enum CmdError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl CmdError {
-    /// Prints the error and returns the exit code it stands for.
-    pub fn report(self, err: &mut impl Write) -> std::io::Result<ExitCode> {
-        writeln!(err, "error: {self}")?;
-        Ok(match self {
-            Self::Invalid(_) => super::invalid(),
-            Self::Failed(_) => ExitCode::FAILURE,
-        })
-    }
-}
-
-impl From<StoreError> for CmdError {
-    fn from(e: StoreError) -> Self {
-        Self::Failed(e.to_string())
-    }
-}
-
-impl From<ChangeError> for CmdError {
-    fn from(e: ChangeError) -> Self {
-        if e.is_invalid_input() {
-            Self::Invalid(e.to_string())
-        } else {
-            Self::Failed(e.to_string())
-        }
-    }
-}
-
-impl From<std::io::Error> for CmdError {
-    fn from(e: std::io::Error) -> Self {
-        Self::Failed(format!("cannot write output: {e}"))
-    }
-}
-
-/// A command body's result as an exit code, its error printed.
-pub fn finish(
-    result: Result<ExitCode, CmdError>,
-    err: &mut impl Write,
-) -> std::io::Result<ExitCode> {
-    match result {
-        Ok(code) => Ok(code),
-        Err(e) => e.report(err),
-    }
-}
-
 /// Loads the configuration (`--config`, then the environment).
-pub fn load_config(args: &DbArgs) -> Result<Config, CmdError> {
-    Config::load(args.config.as_deref()).map_err(|e| CmdError::Invalid(e.to_string()))
+pub fn load_config(args: &DbArgs) -> Result<Config, CliError> {
+    Ok(Config::load(args.config.as_deref())?)
 }
 
-/// Connects to the configured database, creating it and applying migrations if needed.
-pub async fn connect(config: &Config) -> Result<Store, CmdError> {
+/// Connects to the configured database, whose schema must be the one this binary
+/// embeds: these commands never create a database or write the schema (`leadrouter
+/// migrate` does), so an older binary cannot fail half-way on a newer schema, nor a
+/// newer one migrate under running daemons.
+pub async fn connect(config: &Config) -> Result<Store, CliError> {
     // Two connections are plenty for one admin command.
-    Store::connect_with(config.database.url.expose(), 2)
-        .await
-        .map_err(CmdError::from)
+    Ok(Store::connect_existing(config.database.url.expose(), 2).await?)
 }
 
 /// Warns (without refusing) when `agent` is nobody the database knows: likely a typo.
@@ -124,7 +72,7 @@ pub async fn warn_if_unknown(
     store: &Store,
     agent: &str,
     err: &mut impl Write,
-) -> Result<(), CmdError> {
+) -> Result<(), CliError> {
     if !store.agent_known(agent).await? {
         writeln!(
             err,
@@ -135,11 +83,14 @@ pub async fn warn_if_unknown(
 }
 
 /// Loads a rules file: `path`, else the config's `rules.path` (those in force).
-pub fn load_rules(path: Option<&Path>, config: &Config) -> Result<Ruleset, CmdError> {
+pub fn load_rules(path: Option<&Path>, config: &Config) -> Result<Ruleset, CliError> {
     let path = path.unwrap_or(&config.rules.path);
     Ruleset::load(path)
         .map(|l| l.ruleset)
-        .map_err(|e| CmdError::Invalid(format!("cannot use rules {}:\n{e}", path.display())))
+        .map_err(|source| CliError::Rules {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// `2024-05-01 12:00:00 UTC`: what a person reads in a terminal.
@@ -184,7 +135,7 @@ mod tests {
         let args = ActorArgs {
             actor: Some("router".into()),
         };
-        assert!(matches!(args.resolve(), Err(CmdError::Invalid(_))));
+        assert!(matches!(args.resolve(), Err(CliError::Invalid(_))));
         let args = ActorArgs {
             actor: Some("jdoe".into()),
         };

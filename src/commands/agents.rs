@@ -1,6 +1,6 @@
 //! `leadrouter agents halt|resume|list|offboard|reactivate`.
-use super::admin::{ActorArgs, CmdError, DbArgs, connect, finish, load_config, load_rules, when};
-use super::offboard;
+use super::admin::{ActorArgs, DbArgs, connect, load_config, load_rules, when};
+use super::{CliError, Outcome, block_on, offboard};
 use crate::store::{AgentChange, AgentRow};
 use chrono::{DateTime, Utc};
 use clap::builder::NonEmptyStringValueParser;
@@ -8,7 +8,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AgentsCommand {
@@ -51,19 +50,20 @@ pub struct ListArgs {
     pub db: DbArgs,
 }
 
-pub async fn run(
+pub fn run(
     cmd: AgentsCommand,
     out: &mut impl Write,
     err: &mut impl Write,
-) -> std::io::Result<ExitCode> {
-    let result = match cmd {
-        AgentsCommand::Halt(a) => change(a, Change::Halt, out, err).await,
-        AgentsCommand::Resume(a) => change(a, Change::Resume, out, err).await,
-        AgentsCommand::Reactivate(a) => change(a, Change::Reactivate, out, err).await,
-        AgentsCommand::List(a) => list(a, out).await,
-        AgentsCommand::Offboard(a) => offboard::run(a, out, err).await,
-    };
-    finish(result, err)
+) -> Result<Outcome, CliError> {
+    block_on(async {
+        match cmd {
+            AgentsCommand::Halt(a) => change(a, Change::Halt, out, err).await,
+            AgentsCommand::Resume(a) => change(a, Change::Resume, out, err).await,
+            AgentsCommand::Reactivate(a) => change(a, Change::Reactivate, out, err).await,
+            AgentsCommand::List(a) => list(a, out).await,
+            AgentsCommand::Offboard(a) => offboard::run(a, out, err).await,
+        }
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -78,7 +78,7 @@ async fn change(
     what: Change,
     out: &mut impl Write,
     err: &mut impl Write,
-) -> Result<ExitCode, CmdError> {
+) -> Result<Outcome, CliError> {
     let actor = args.actor.resolve()?;
     let config = load_config(&args.db)?;
     let store = connect(&config).await?;
@@ -121,7 +121,7 @@ async fn change(
         (Change::Reactivate, false, _) => format!("{id} is not offboarded; nothing changed."),
         // The store returns a row for every change, and for a halt in any case.
         (_, true, None) | (Change::Halt, false, None) => {
-            return Err(CmdError::Failed(format!(
+            return Err(CliError::Failed(format!(
                 "{id}: no agents row after the change"
             )));
         }
@@ -136,7 +136,7 @@ async fn change(
             "note: {id} is offboarded (inactive): no rule or reassignment gives them leads, halted or not."
         )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// One line of `agents list`.
@@ -152,7 +152,7 @@ struct Listed {
     updated_by: Option<String>,
 }
 
-async fn list(args: ListArgs, out: &mut impl Write) -> Result<ExitCode, CmdError> {
+async fn list(args: ListArgs, out: &mut impl Write) -> Result<Outcome, CliError> {
     let config = load_config(&args.db)?;
     // Rules first: a typo in --rules should not cost a database round trip.
     let rules = match &args.rules {
@@ -197,7 +197,7 @@ async fn list(args: ListArgs, out: &mut impl Write) -> Result<ExitCode, CmdError
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &listed).map_err(std::io::Error::from)?;
         writeln!(out)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Success);
     }
     if listed.is_empty() {
         writeln!(
@@ -209,10 +209,10 @@ async fn list(args: ListArgs, out: &mut impl Write) -> Result<ExitCode, CmdError
                 ""
             }
         )?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Success);
     }
     print_table(&listed, rules.is_some(), out)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 fn print_table(listed: &[Listed], with_pools: bool, out: &mut impl Write) -> std::io::Result<()> {

@@ -1,10 +1,24 @@
 //! `leadrouter check [RULES]`: validate a rules file and its scripts, no server needed.
+use super::{CliError, Outcome};
 use crate::rules::Ruleset;
 use std::io::Write;
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::PathBuf;
 
-pub fn run(path: &Path, out: &mut impl Write, err: &mut impl Write) -> std::io::Result<ExitCode> {
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The rules file.
+    #[arg(default_value = "rules/routing.yaml")]
+    pub rules: PathBuf,
+}
+
+/// Prints each error (and warning) of the file, then a summary line; an invalid file
+/// is [`Outcome::InvalidInput`]: its errors are the report, not a failure of `check`.
+pub fn run(
+    args: CheckArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<Outcome, CliError> {
+    let path = &args.rules;
     match Ruleset::load(path) {
         Ok(loaded) => {
             for w in &loaded.warnings {
@@ -24,7 +38,7 @@ pub fn run(path: &Path, out: &mut impl Write, err: &mut impl Write) -> std::io::
                     n => format!(" ({n} warning{})", if n == 1 { "" } else { "s" }),
                 }
             )?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Success)
         }
         Err(e) => {
             for d in &e.errors {
@@ -37,7 +51,7 @@ pub fn run(path: &Path, out: &mut impl Write, err: &mut impl Write) -> std::io::
                 e.errors.len(),
                 if e.errors.len() == 1 { "" } else { "s" }
             )?;
-            Ok(super::invalid())
+            Ok(Outcome::InvalidInput)
         }
     }
 }

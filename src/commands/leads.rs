@@ -1,13 +1,10 @@
 //! `leadrouter leads show|reassign|unassign`.
-use super::admin::{
-    ActorArgs, CmdError, DbArgs, connect, finish, load_config, warn_if_unknown, when,
-};
-use super::show;
+use super::admin::{ActorArgs, DbArgs, connect, load_config, warn_if_unknown, when};
+use super::{CliError, Outcome, block_on, show};
 use crate::routing::{Availability, LeadStatus};
 use crate::store::{LeadState, ManualTarget, Reassigned};
 use clap::builder::NonEmptyStringValueParser;
 use std::io::Write;
-use std::process::ExitCode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LeadsCommand {
@@ -75,47 +72,37 @@ pub struct UnassignArgs {
     pub db: DbArgs,
 }
 
-pub async fn run(
+pub fn run(
     cmd: LeadsCommand,
     out: &mut impl Write,
     err: &mut impl Write,
-) -> std::io::Result<ExitCode> {
-    let result = match cmd {
-        LeadsCommand::Show(a) => show_lead(a, out).await,
-        LeadsCommand::Reassign(a) => {
-            let target = match (a.to.to, a.to.queue) {
-                (Some(agent), _) => ManualTarget::Agent(agent),
-                (None, Some(queue)) => ManualTarget::Queue(queue),
-                (None, None) => {
-                    return finish(
-                        Err(CmdError::Invalid("give --to AGENT or --queue Q".into())),
-                        err,
-                    );
-                }
-            };
-            change(&a.id, target, a.note, &a.actor, &a.db, out, err).await
-        }
-        LeadsCommand::Unassign(a) => {
-            change(
-                &a.id,
-                ManualTarget::Unassigned,
-                a.note,
-                &a.actor,
-                &a.db,
-                out,
-                err,
-            )
-            .await
-        }
+) -> Result<Outcome, CliError> {
+    let target = |to: ReassignTo| match (to.to, to.queue) {
+        (Some(agent), _) => Ok(ManualTarget::Agent(agent)),
+        (None, Some(queue)) => Ok(ManualTarget::Queue(queue)),
+        // clap's group requires exactly one of them.
+        (None, None) => Err(CliError::Invalid("give --to AGENT or --queue Q".into())),
     };
-    finish(result, err)
+    block_on(async {
+        match cmd {
+            LeadsCommand::Show(a) => show_lead(a, out).await,
+            LeadsCommand::Reassign(a) => {
+                let to = target(a.to)?;
+                change(&a.id, to, a.note, &a.actor, &a.db, out, err).await
+            }
+            LeadsCommand::Unassign(a) => {
+                let to = ManualTarget::Unassigned;
+                change(&a.id, to, a.note, &a.actor, &a.db, out, err).await
+            }
+        }
+    })
 }
 
-async fn show_lead(args: ShowArgs, out: &mut impl Write) -> Result<ExitCode, CmdError> {
+async fn show_lead(args: ShowArgs, out: &mut impl Write) -> Result<Outcome, CliError> {
     let config = load_config(&args.db)?;
     let store = connect(&config).await?;
     let Some(history) = store.lead_history(&args.id).await? else {
-        return Err(CmdError::Invalid(format!("no lead with id {:?}", args.id)));
+        return Err(CliError::Invalid(format!("no lead with id {:?}", args.id)));
     };
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &history).map_err(std::io::Error::from)?;
@@ -123,7 +110,7 @@ async fn show_lead(args: ShowArgs, out: &mut impl Write) -> Result<ExitCode, Cmd
     } else {
         show::print(&history, out)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 async fn change(
@@ -134,7 +121,7 @@ async fn change(
     db: &DbArgs,
     out: &mut impl Write,
     err: &mut impl Write,
-) -> Result<ExitCode, CmdError> {
+) -> Result<Outcome, CliError> {
     let actor = actor.resolve()?;
     let config = load_config(db)?;
     let store = connect(&config).await?;
@@ -144,7 +131,7 @@ async fn change(
     }
     let done = store.reassign(id, &target, &actor, note.as_deref()).await?;
     report(&done, &actor, note.as_deref(), out, err)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 fn report(

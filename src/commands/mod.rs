@@ -1,19 +1,30 @@
-//! The admin commands, as library functions: `main.rs` only parses arguments.
-//! Each returns the process exit code: 0 success, 1 runtime failure, 2 invalid input.
+//! The commands, as library functions: `main.rs` only parses arguments. Each returns
+//! `Result<Outcome, CliError>`, which `main` turns into the exit code: 0 success,
+//! 1 runtime failure, 2 usage or invalid input, 3 conflict.
 pub mod admin;
 pub mod agents;
 pub mod check;
+mod error;
 pub mod leads;
+pub mod migrate;
 mod offboard;
 pub mod publish;
 pub mod replay;
+pub mod run;
 mod show;
 pub mod simulate;
 
-use std::process::ExitCode;
+pub use error::{CliError, Exit, Outcome, exit_code};
 
-pub const EXIT_INVALID: u8 = 2;
-
-pub fn invalid() -> ExitCode {
-    ExitCode::from(EXIT_INVALID)
+/// Runs a database command's future on a small runtime of its own, with warnings (an
+/// unreadable rotation, say) logged to stderr.
+fn block_on(
+    f: impl std::future::Future<Output = Result<Outcome, CliError>>,
+) -> Result<Outcome, CliError> {
+    crate::telemetry::init_logging(false, "warn");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    rt.block_on(f)
 }

@@ -1,13 +1,13 @@
 //! `leadrouter agents offboard ID --to AGENT | --pool POOL`.
 use super::admin::{
-    ActorArgs, CmdError, DbArgs, connect, load_config, load_rules, plural, warn_if_unknown, when,
+    ActorArgs, DbArgs, connect, load_config, load_rules, plural, warn_if_unknown, when,
 };
+use super::{CliError, Outcome};
 use crate::store::{OffboardTo, Offboarded};
 use clap::builder::NonEmptyStringValueParser;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Lead ids printed per new owner; the rest are counted.
 const IDS_SHOWN: usize = 10;
@@ -47,7 +47,7 @@ pub async fn run(
     args: OffboardArgs,
     out: &mut impl Write,
     err: &mut impl Write,
-) -> Result<ExitCode, CmdError> {
+) -> Result<Outcome, CliError> {
     let actor = args.actor.resolve()?;
     let config = load_config(&args.db)?;
     let rules = match &args.to.pool {
@@ -60,7 +60,7 @@ pub async fn run(
             Some(pool) => OffboardTo::Pool(pool),
             None => {
                 let known: Vec<&str> = rs.pools().map(|p| p.name.as_str()).collect();
-                return Err(CmdError::Invalid(format!(
+                return Err(CliError::Invalid(format!(
                     "no pool {name:?} in {} (pools: {})",
                     rs.path().display(),
                     if known.is_empty() {
@@ -72,7 +72,7 @@ pub async fn run(
             }
         },
         // clap's group requires exactly one of --to and --pool.
-        _ => return Err(CmdError::Invalid("give --to AGENT or --pool POOL".into())),
+        _ => return Err(CliError::Invalid("give --to AGENT or --pool POOL".into())),
     };
     let store = connect(&config).await?;
     if let OffboardTo::Agent(agent) = to {
@@ -82,7 +82,7 @@ pub async fn run(
         .offboard(&args.id, to, &actor, args.note.as_deref())
         .await?;
     report(&args.id, to, &done, out)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 fn report(

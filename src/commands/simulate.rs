@@ -1,12 +1,28 @@
 //! `leadrouter simulate`: route leads from a file or stdin with in-memory state and
 //! print one JSON line per lead. Bad lines are reported on stderr; the rest still route.
+use super::{CliError, Outcome};
 use crate::lead::{DEFAULT_MAX_MESSAGE_BYTES, parse_lead};
 use crate::routing::{LeadStatus, MemoryState, RoutingDecision, Trace, decide};
 use crate::rules::Ruleset;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
-use std::process::ExitCode;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// The rules file.
+    #[arg(long, default_value = "rules/routing.yaml")]
+    pub rules: PathBuf,
+    /// Agents to treat as halted, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub halted: Vec<String>,
+    /// Agents to treat as inactive (offboarded), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub inactive: Vec<String>,
+    /// The leads file (JSON Lines); standard input when absent or `-`.
+    pub leads: Option<PathBuf>,
+}
 
 /// The line `simulate` prints for one lead (SPEC section 4).
 #[derive(Serialize)]
@@ -34,26 +50,66 @@ impl<'a> SimulatedLine<'a> {
     }
 }
 
-pub struct Options {
+/// Loads the rules and the input, then routes it ([`route_lines`]).
+pub fn run(
+    args: SimulateArgs,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<Outcome, CliError> {
+    let rules = Ruleset::load(&args.rules).map_err(|source| CliError::Rules {
+        path: args.rules.clone(),
+        source,
+    })?;
+    let (name, input): (PathBuf, Box<dyn Read>) = match args.leads {
+        Some(path) if path.as_os_str() != "-" => match std::fs::File::open(&path) {
+            Ok(f) => (path, Box::new(f)),
+            Err(source) => return Err(CliError::Input { path, source }),
+        },
+        _ => ("standard input".into(), Box::new(std::io::stdin().lock())),
+    };
+    let agents = Agents {
+        halted: args.halted,
+        inactive: args.inactive,
+    };
+    let input = Input {
+        name,
+        lines: BufReader::new(input),
+    };
+    route_lines(&rules.ruleset, agents, input, out, err)
+}
+
+/// The leads to route, and what to call them in an error.
+pub struct Input<R> {
+    pub name: PathBuf,
+    pub lines: R,
+}
+
+/// The agents `simulate` treats as halted or inactive.
+pub struct Agents {
     pub halted: Vec<String>,
     pub inactive: Vec<String>,
 }
 
-pub fn run(
+/// Routes each line in order and prints its decision; a bad line is reported on `err`
+/// and the rest still route ([`Outcome::InvalidInput`] at the end).
+pub fn route_lines(
     rules: &Ruleset,
-    opts: Options,
-    input: impl BufRead,
+    agents: Agents,
+    input: Input<impl BufRead>,
     out: &mut impl Write,
     err: &mut impl Write,
-) -> std::io::Result<ExitCode> {
-    let mut state = MemoryState::new().with_halted(opts.halted);
-    state.inactive.extend(opts.inactive);
+) -> Result<Outcome, CliError> {
+    let mut state = MemoryState::new().with_halted(agents.halted);
+    state.inactive.extend(agents.inactive);
     let mut seen: HashMap<String, usize> = HashMap::new();
     let (mut bad, mut routed) = (0usize, 0usize);
     let mut by_status: HashMap<&'static str, usize> = HashMap::new();
-    for (i, line) in input.split(b'\n').enumerate() {
+    for (i, line) in input.lines.split(b'\n').enumerate() {
         let n = i + 1;
-        let line = line?;
+        let line = line.map_err(|source| CliError::Input {
+            path: input.name.clone(),
+            source,
+        })?;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -77,7 +133,8 @@ pub fn run(
         let d = decide(rules, &lead, &mut state);
         *by_status.entry(d.status.as_str()).or_default() += 1;
         routed += 1;
-        serde_json::to_writer(&mut *out, &SimulatedLine::new(lead.id.as_str(), &d))?;
+        serde_json::to_writer(&mut *out, &SimulatedLine::new(lead.id.as_str(), &d))
+            .map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
@@ -95,8 +152,8 @@ pub fn run(
         }
     )?;
     Ok(if bad > 0 {
-        super::invalid()
+        Outcome::InvalidInput
     } else {
-        ExitCode::SUCCESS
+        Outcome::Success
     })
 }

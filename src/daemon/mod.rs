@@ -52,7 +52,7 @@ pub enum StartError {
 pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
     let metrics = telemetry::install_metrics().map_err(|e| StartError::Metrics(e.to_string()))?;
     let readiness = Readiness::new();
-    telemetry::ruleset_in_force(rules.hash(), None);
+    telemetry::ruleset_in_force(&rules, None);
     readiness.set_rules(true);
     let (rules_tx, rules_rx) = watch::channel(Arc::new(rules));
 
@@ -161,7 +161,9 @@ pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
 }
 
 /// Connects (creating the database and applying migrations), retrying while the
-/// database is unreachable: the daemon waits for it rather than exiting.
+/// database is unreachable or not ready: the daemon waits for it rather than exiting.
+/// A permanent error (bad credentials, a missing privilege, a schema this binary cannot
+/// work with) stops the start with its message: no retry would fix it.
 async fn connect_store(config: &Config, readiness: &Readiness) -> Result<Store, StoreError> {
     let mut wait = Duration::from_millis(200);
     loop {
@@ -171,12 +173,15 @@ async fn connect_store(config: &Config, readiness: &Readiness) -> Result<Store, 
                 tracing::info!(database = %config.database.url.redacted(), "database ready (migrations applied)");
                 return Ok(s);
             }
-            Err(e @ StoreError::InvalidUrl(_)) => return Err(e),
-            Err(e) => {
+            Err(e) if e.is_transient() => {
                 readiness.set_database(false);
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "database not ready");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "database error that waiting cannot fix; not starting");
+                return Err(e);
             }
         }
     }

@@ -77,7 +77,7 @@ pub async fn run(path: PathBuf, watch: bool, rules: RulesTx, cancel: Cancellatio
                     tracing::warn!(warning = %w, "rules warning");
                 }
                 telemetry::rules_reloaded(true);
-                telemetry::ruleset_in_force(new.ruleset.hash(), Some(current.hash()));
+                telemetry::ruleset_in_force(&new.ruleset, Some(current.hash()));
                 let files = new.ruleset.source_files().to_vec();
                 rules.send_replace(Arc::new(new.ruleset));
                 if watch {

@@ -20,9 +20,10 @@ mod offboard;
 pub mod outbox;
 mod replay;
 mod snapshot;
+mod transient;
 
 pub use batch::{BatchOutcome, LeadOutcome};
-pub use migrate::{MIGRATOR, ensure_database};
+pub use migrate::{MIGRATOR, MigrationName, SchemaError, ensure_database};
 pub use outbox::{DEFAULT_CLAIM_LEASE, LeadChange, OutboxEvent, UnassignedAlert};
 pub use snapshot::{load_state, lock_routing, save_rotations};
 
@@ -55,7 +56,10 @@ pub enum StoreError {
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
     /// Connecting (or creating the database) failed; `target` is `host:port/database`.
-    #[error("cannot connect to PostgreSQL at {target}: {source}")]
+    #[error(
+        "cannot connect to PostgreSQL at {target}: {}",
+        migrate::describe(source)
+    )]
     Connect {
         target: String,
         #[source]
@@ -65,6 +69,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database or its schema is not the one this binary works with.
+    #[error("{0}")]
+    Schema(#[from] SchemaError),
     /// A row the schema's constraints should have made impossible (a hand edit, or a
     /// newer schema): reported, never guessed at.
     #[error("unexpected data in the database: {0}")]
@@ -78,27 +85,60 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects, creating the database if it does not exist, and applies migrations.
+    /// Connects, creating the database if it does not exist, and applies pending
+    /// migrations: what `run` does at start (and what tests want).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
     }
 
     /// [`Store::connect`] with a chosen pool size.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
-        // sqlx's parse error does not echo the URL, so it is safe to show.
-        let options =
-            PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
-        let database = options.get_database().unwrap_or(options.get_username());
-        // Where, for errors and logs; never the password.
-        let target = format!("{}:{}/{}", options.get_host(), options.get_port(), database);
-        let connect_error = |e: StoreError| match e {
-            StoreError::Db(source) => StoreError::Connect {
-                target: target.clone(),
-                source,
-            },
-            other => other,
+        Ok(Self::connect_and_migrate(url, max_connections).await?.0)
+    }
+
+    /// [`Store::connect_with`], also returning the migrations it applied (oldest first;
+    /// empty when the schema was up to date): `leadrouter migrate` reports them.
+    pub async fn connect_and_migrate(
+        url: &str,
+        max_connections: u32,
+    ) -> Result<(Store, Vec<MigrationName>), StoreError> {
+        let db = Database::parse(url)?;
+        ensure_database(&db.options)
+            .await
+            .map_err(|e| db.connect_error(e))?;
+        let store = Self::open(&db, max_connections).await?;
+        let applied = migrate::run(&store.pool, &db.target).await?;
+        let target = &db.target;
+        for m in &applied {
+            tracing::info!(%target, migration = %m, "applied migration");
+        }
+        Ok((store, applied))
+    }
+
+    /// Connects to an existing database whose schema is exactly the one this binary
+    /// embeds, writing nothing: the admin commands. A missing database or schema, pending
+    /// migrations, or a schema newer than this binary is a [`SchemaError`] saying what to
+    /// run.
+    pub async fn connect_existing(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let db = Database::parse(url)?;
+        let store = match Self::open(&db, max_connections).await {
+            Err(StoreError::Connect { source, .. })
+                if migrate::has_sqlstate(&source, &[migrate::INVALID_CATALOG_NAME]) =>
+            {
+                return Err(SchemaError::NoDatabase {
+                    server: db.server(),
+                    database: db.name().to_owned(),
+                }
+                .into());
+            }
+            other => other?,
         };
-        ensure_database(&options).await.map_err(connect_error)?;
+        migrate::check(&store.pool, &db.target).await?;
+        Ok(store)
+    }
+
+    /// The pool, connected: no database creation, no migrations.
+    async fn open(db: &Database, max_connections: u32) -> Result<Store, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -108,11 +148,11 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options.clone())
+            .connect_with(db.options.clone())
             .await
-            .map_err(|e| connect_error(e.into()))?;
+            .map_err(|e| db.connect_error(e.into()))?;
+        let target = &db.target;
         tracing::info!(%target, "connected to PostgreSQL");
-        migrate::run(&pool).await?;
         Ok(Store { pool })
     }
 
@@ -124,11 +164,6 @@ impl Store {
     /// The pool, for admin commands and queries not wrapped here.
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// Applies pending migrations (already done by [`Store::connect`]).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        migrate::run(&self.pool).await
     }
 
     /// A round trip, for readiness and the `leadrouter_database_up` gauge.
@@ -148,5 +183,46 @@ impl Store {
     /// Closes every connection (waits for those in use to be returned).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A database URL, parsed, and how to name it without its password.
+struct Database {
+    options: PgConnectOptions,
+    /// `host:port/database`, for errors and logs.
+    target: String,
+}
+
+impl Database {
+    fn parse(url: &str) -> Result<Database, StoreError> {
+        // sqlx's parse error does not echo the URL, so it is safe to show.
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let database = options.get_database().unwrap_or(options.get_username());
+        let target = format!("{}:{}/{}", options.get_host(), options.get_port(), database);
+        Ok(Database { options, target })
+    }
+
+    /// `host:port`.
+    fn server(&self) -> String {
+        format!("{}:{}", self.options.get_host(), self.options.get_port())
+    }
+
+    /// The database name (the user name when the URL names none, as PostgreSQL does).
+    fn name(&self) -> &str {
+        self.options
+            .get_database()
+            .unwrap_or(self.options.get_username())
+    }
+
+    /// A failed connection names where it went.
+    fn connect_error(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Db(source) => StoreError::Connect {
+                target: self.target.clone(),
+                source,
+            },
+            other => other,
+        }
     }
 }

@@ -9,7 +9,8 @@ pub use report::{
     Transition,
 };
 
-use super::admin::{CmdError, DbArgs, connect, finish, load_config, load_rules};
+use super::admin::{DbArgs, connect, load_config, load_rules};
+use super::{CliError, Outcome, block_on};
 use crate::config::{format_duration, parse_duration};
 use crate::routing::{MemoryState, decide};
 use crate::rules::Ruleset;
@@ -19,7 +20,6 @@ use report::Tally;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
@@ -155,20 +155,19 @@ pub async fn replay(
     })
 }
 
-pub async fn run(
+pub fn run(
     args: ReplayArgs,
     out: &mut impl Write,
     err: &mut impl Write,
-) -> std::io::Result<ExitCode> {
-    let result = run_inner(args, out, &mut *err).await;
-    finish(result, err)
+) -> Result<Outcome, CliError> {
+    block_on(replay_command(args, out, err))
 }
 
-async fn run_inner(
+async fn replay_command(
     args: ReplayArgs,
     out: &mut impl Write,
     err: &mut impl Write,
-) -> Result<ExitCode, CmdError> {
+) -> Result<Outcome, CliError> {
     let config = load_config(&args.db)?;
     let rs = load_rules(args.rules.as_deref(), &config)?;
     // Only to attribute changes: replaying works without them (a laptop holding just
@@ -195,5 +194,5 @@ async fn run_inner(
     } else {
         text::print(&result, out)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
