@@ -85,9 +85,9 @@ impl Store {
 
     /// [`Store::connect`] with a chosen pool size.
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
-        // sqlx's parse error does not echo the URL, so it is safe to show.
-        let options =
-            PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        // sqlx's parse error does not echo the URL today; scrubbed in case it ever does.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl(crate::redact::scrub(&e.to_string(), url)))?;
         let database = options.get_database().unwrap_or(options.get_username());
         // Where, for errors and logs; never the password.
         let target = format!("{}:{}/{}", options.get_host(), options.get_port(), database);
