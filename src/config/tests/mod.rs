@@ -2,6 +2,7 @@
 //! that describe the configuration, checked against the code.
 mod env;
 mod file;
+mod reference;
 mod values;
 
 use super::*;
