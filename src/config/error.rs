@@ -13,7 +13,7 @@ pub enum ConfigError {
     /// Not YAML, or not a map of sections.
     #[error("invalid config file {}: {message}", path.display())]
     Parse { path: PathBuf, message: String },
-    #[error("unknown key `{key}` in config file {}{}", path.display(), hint(near))]
+    #[error("invalid config file {}: unknown key `{key}`{}", path.display(), hint(near))]
     UnknownKey {
         path: PathBuf,
         key: String,
