@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod lead;
+pub mod redact;
 pub mod routing;
 pub mod rules;
 pub mod store;

@@ -11,6 +11,7 @@ use leadrouter::broker::{
     AckReport, BrokerSettings, Consumer, ERROR_HEADER, InboundDelivery, OutboundEvent, Settled,
     publish::publish_lines,
 };
+use leadrouter::config::{Config, SecretUrl};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -465,8 +466,8 @@ async fn stop_consuming_hands_over_what_was_received_then_ends() {
 async fn unreachable_broker_keeps_retrying_until_cancelled() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let settings = BrokerSettings {
-        url: "amqp://guest:s3cret@127.0.0.1:1/%2f".into(),
-        ..Default::default()
+        url: SecretUrl::new("amqp://guest:s3cret@127.0.0.1:1/%2f"),
+        ..Config::default().broker_settings()
     };
     assert!(!format!("{settings:?}").contains("s3cret"));
     let (broker, mut consumer) = leadrouter::broker::start(settings, cancel.clone());

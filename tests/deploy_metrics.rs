@@ -2,8 +2,6 @@
 //!
 //! - every `leadrouter_*` metric that `deploy/prometheus/alerts.yml` and
 //!   `deploy/grafana/leadrouter.json` use is one the daemon exports;
-//! - the configuration reference in `deploy/README.md` lists exactly the keys of
-//!   [`Config`], with their real defaults and environment variables;
 //! - the container config and the environment overrides the kit sets load cleanly.
 //!
 //! The exported metrics come from one list, [`EXPORTED`] (SPEC section 8 plus the
@@ -11,9 +9,8 @@
 //! them from a real `leadrouter run` instead, once the daemon lands.
 
 use common::wait::poll_until;
-use leadrouter::config::{Config, redact_url};
+use leadrouter::config::Config;
 use regex::Regex;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -191,113 +188,6 @@ fn exported_list_matches_the_metric_names_in_the_source() {
 }
 
 // ------------------------------------------------------------------ configuration
-
-/// `amqp.url` → value, from a serialized config (URLs come out redacted).
-fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        Value::String(s) => {
-            out.insert(prefix.to_owned(), s.clone());
-        }
-        other => {
-            out.insert(prefix.to_owned(), other.to_string());
-        }
-    }
-}
-
-struct ReferenceRow {
-    default: String,
-    env: String,
-}
-
-/// The table under "## Configuration reference" in deploy/README.md:
-/// `| key | default | environment variable | meaning |`.
-fn readme_reference() -> BTreeMap<String, ReferenceRow> {
-    let readme = read("deploy/README.md");
-    let section = readme
-        .split("\n## ")
-        .find(|s| s.starts_with("Configuration reference"))
-        .expect("deploy/README.md has a `## Configuration reference` section");
-    let mut rows = BTreeMap::new();
-    for line in section.lines().filter(|l| l.trim_start().starts_with('|')) {
-        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
-        let key = cells[0].trim().trim_matches('`');
-        if key == "key" || key.starts_with("---") {
-            continue;
-        }
-        assert!(cells.len() >= 4, "short row in the reference table: {line}");
-        let plain = |s: &str| s.trim().trim_matches('`').to_owned();
-        let row = ReferenceRow {
-            default: plain(cells[1]),
-            env: cells[2].to_owned(),
-        };
-        assert!(
-            rows.insert(key.to_owned(), row).is_none(),
-            "{key} listed twice"
-        );
-    }
-    rows
-}
-
-#[test]
-fn readme_reference_lists_exactly_the_config_keys() {
-    let mut defaults = BTreeMap::new();
-    flatten(
-        "",
-        &serde_json::to_value(Config::default()).unwrap(),
-        &mut defaults,
-    );
-    // The same through the YAML loader: an empty file is all defaults.
-    let mut from_yaml = BTreeMap::new();
-    flatten(
-        "",
-        &serde_json::to_value(Config::from_yaml("{}").unwrap()).unwrap(),
-        &mut from_yaml,
-    );
-    assert_eq!(defaults, from_yaml);
-
-    let table = readme_reference();
-    let in_code: BTreeSet<_> = defaults.keys().cloned().collect();
-    let in_readme: BTreeSet<_> = table.keys().cloned().collect();
-    assert_eq!(
-        in_code, in_readme,
-        "config keys (left) differ from the deploy/README.md reference table (right)"
-    );
-
-    for (key, default) in &defaults {
-        let row = &table[key];
-        // The table shows URLs as they are (the default has no secret); the
-        // serialized config redacts passwords.
-        let documented = if key.ends_with(".url") {
-            redact_url(&row.default)
-        } else {
-            row.default.clone()
-        };
-        assert_eq!(&documented, default, "default of {key} in deploy/README.md");
-        let (section, name) = key.split_once('.').unwrap();
-        let var = format!(
-            "LEADROUTER_{}__{}",
-            section.to_uppercase(),
-            name.to_uppercase()
-        );
-        assert!(
-            row.env.contains(&format!("`{var}`")),
-            "{key}: the table should name `{var}`, has {}",
-            row.env
-        );
-    }
-    assert!(table["amqp.url"].env.contains("`AMQP_URL`"));
-    assert!(table["database.url"].env.contains("`DATABASE_URL`"));
-}
 
 #[test]
 fn container_config_loads() {

@@ -13,6 +13,7 @@ use lapin::types::FieldTable;
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm,
 };
+use leadrouter::redact::redact_url;
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -87,11 +88,11 @@ impl Stack {
             Ok(Err(e)) => bail!(
                 "RabbitMQ is not reachable at {} ({e}); start it with scripts/ensure-services.sh \
                  or set AMQP_URL",
-                redact(&amqp_url)
+                redact_url(&amqp_url)
             ),
             Err(_) => bail!(
                 "RabbitMQ at {} did not answer within 10 s",
-                redact(&amqp_url)
+                redact_url(&amqp_url)
             ),
         };
         let publish = conn.create_channel().await.context("open a channel")?;
@@ -282,18 +283,4 @@ async fn drop_database(name: &str) {
         eprintln!("cleanup: dropping database {name}: {e}");
     }
     let _ = admin.close().await;
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }

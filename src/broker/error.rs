@@ -1,4 +1,5 @@
 //! Errors of the broker layer. None of them carries the AMQP URL's password.
+use crate::config::SecretUrl;
 
 /// What went wrong talking to RabbitMQ.
 #[derive(Debug, thiserror::Error)]
@@ -46,14 +47,18 @@ pub(crate) fn short(s: &str, what: &'static str) -> Result<lapin::types::ShortSt
 }
 
 /// Parses an AMQP URL; the error never contains the password.
-pub(crate) fn parse_url(url: &str) -> Result<lapin::uri::AMQPUri, BrokerError> {
-    url.parse().map_err(|reason: String| {
-        let redacted = super::redact_url(url);
-        // amq-protocol quotes the whole URL in some messages.
-        let reason = reason.replace(url, &redacted);
-        BrokerError::InvalidUrl {
-            url: redacted,
-            reason,
-        }
-    })
+pub(crate) fn parse_url(url: &SecretUrl) -> Result<lapin::uri::AMQPUri, BrokerError> {
+    url.expose()
+        .parse()
+        .map_err(|reason: String| BrokerError::InvalidUrl {
+            url: url.redacted(),
+            // amq-protocol quotes the whole URL in some messages.
+            reason: url.scrub(&reason),
+        })
+}
+
+/// Whether the broker could connect with this URL as far as its syntax goes: the
+/// `amqp.url` check of the configuration, with the parser used to connect.
+pub fn check_url(url: &SecretUrl) -> Result<(), BrokerError> {
+    parse_url(url).map(drop)
 }

@@ -12,7 +12,7 @@ use tracing::{debug, error, info, warn};
 use super::backoff::Backoff;
 use super::consumer::{Consumer, InboundDelivery};
 use super::session::Session;
-use super::{Acker, BrokerNames, BrokerSettings, EventPublisher, redact_url};
+use super::{Acker, BrokerNames, BrokerSettings, EventPublisher};
 
 const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
@@ -188,7 +188,7 @@ async fn supervise(
     health: watch::Sender<bool>,
     deliveries: mpsc::Sender<InboundDelivery>,
 ) {
-    let url = redact_url(&shared.settings.url);
+    let url = shared.settings.url.redacted();
     let mut backoff = Backoff::new(BACKOFF_INITIAL, BACKOFF_CAP);
     let mut generation = 0u64;
     let cancel = shared.cancel.clone();

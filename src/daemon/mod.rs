@@ -42,14 +42,16 @@ pub enum StartError {
     },
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("invalid broker settings: {0}")]
-    Broker(#[from] broker::BrokerError),
+    /// A configuration built by hand that [`Config::load`] would have refused.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("metrics: {0}")]
     Metrics(String),
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `rules` were loaded (and reported) by the caller.
 pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
+    config.validate()?;
     let metrics = telemetry::install_metrics().map_err(|e| StartError::Metrics(e.to_string()))?;
     let readiness = Readiness::new();
     telemetry::ruleset_in_force(&rules, None);
@@ -81,10 +83,8 @@ pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
         _ = shutdown.cancelled() => return Ok(()),
     };
 
-    let settings = config.broker_settings();
-    settings.validate()?;
     let broker_cancel = CancellationToken::new();
-    let (broker, consumer) = broker::start(settings, broker_cancel.clone());
+    let (broker, consumer) = broker::start(config.broker_settings(), broker_cancel.clone());
     tracker.spawn(track_broker_health(
         broker.health(),
         readiness.clone(),

@@ -196,8 +196,8 @@ struct Database {
 impl Database {
     fn parse(url: &str) -> Result<Database, StoreError> {
         // sqlx's parse error does not echo the URL, so it is safe to show.
-        let options =
-            PgConnectOptions::from_str(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl(crate::redact::scrub(&e.to_string(), url)))?;
         let database = options.get_database().unwrap_or(options.get_username());
         let target = format!("{}:{}/{}", options.get_host(), options.get_port(), database);
         Ok(Database { options, target })

@@ -12,11 +12,13 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
-use leadrouter::broker::{Broker, BrokerNames, BrokerSettings, Consumer, redact_url};
+use leadrouter::broker::{Broker, BrokerNames, BrokerSettings, Consumer};
+use leadrouter::config::{Config, SecretUrl};
+use leadrouter::redact::redact_url;
 use tokio_util::sync::CancellationToken;
 
 pub fn url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| BrokerSettings::DEFAULT_URL.to_owned())
+    std::env::var("AMQP_URL").unwrap_or_else(|_| Config::default().amqp.url.expose().to_owned())
 }
 
 /// Names no other test (or engineer) uses; delete them with [`Fixture::cleanup`].
@@ -31,7 +33,7 @@ pub fn fresh_names() -> BrokerNames {
 
 pub fn settings(names: &BrokerNames, prefetch: u16) -> BrokerSettings {
     BrokerSettings {
-        url: url(),
+        url: SecretUrl::new(url()),
         names: names.clone(),
         prefetch,
     }
