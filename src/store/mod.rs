@@ -15,7 +15,6 @@ mod batch;
 mod history;
 mod manual;
 mod migrate;
-mod nodelay;
 mod offboard;
 pub mod outbox;
 mod replay;
@@ -102,12 +101,6 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(|_conn, _meta| {
-                Box::pin(async {
-                    nodelay::apply_to_all_tcp_sockets();
-                    Ok(())
-                })
-            })
             .connect_with(options.clone())
             .await
             .map_err(|e| connect_error(e.into()))?;
