@@ -132,6 +132,8 @@ impl Store {
         }
 
         // 6. Leads, decisions, events and rotations: one statement, one round trip.
+        //    Next: the deciding rules' assignees (`lead_assignees`, a table module of
+        //    its own, e.g. `assignees.rs`) join it as one more part.
         let mut new_leads = NewLeads::new(now);
         let mut decisions = NewDecisions::new(Decided {
             at: now,
