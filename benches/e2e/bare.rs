@@ -12,11 +12,8 @@
 //! awaited at the end (as few waits as possible). No outbox, so it is an upper bound
 //! for any pipeline that stores a lead and announces it.
 //!
-//! Its PostgreSQL socket has TCP_NODELAY set, as libpq and most drivers do. sqlx 0.9.0
-//! leaves Nagle's algorithm on (sqlx issue #4335, fixed after 0.9.0): then about half
-//! of the batch inserts here wait ~40 ms for a delayed ACK, which is no work of the
-//! pipeline and would make this baseline measure a client library's defect instead
-//! of the machine. `--bare-nagle` keeps sqlx's default, to see that cost.
+//! Its PostgreSQL socket has TCP_NODELAY set, as libpq and most drivers do (sqlx sets
+//! it itself since 0.9.1), so no batch waits for a delayed ACK.
 use crate::stack::{Names, Stack, connect_db};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
@@ -28,9 +25,6 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties, PublisherConfirm};
 use sqlx::Connection as _;
-use std::collections::HashSet;
-use std::mem::ManuallyDrop;
-use std::os::fd::{FromRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 pub struct BareResult {
@@ -74,7 +68,6 @@ pub async fn run(
     stack: &mut Stack,
     bodies: &[String],
     prefetch: u16,
-    nagle: bool,
     announce: Announce,
 ) -> Result<BareResult> {
     let tag = crate::stack::unique();
@@ -82,14 +75,7 @@ pub async fn run(
     let db_url = stack
         .create_database(&format!("leadrouter_bench_bare_{tag}"))
         .await?;
-    let sockets_before = socket_fds();
     let mut db = connect_db(&db_url).await?;
-    if !nagle {
-        let set = set_nodelay_on_new_sockets(&sockets_before);
-        if set == 0 {
-            eprintln!("warning: bare pipeline: found no TCP socket to set TCP_NODELAY on");
-        }
-    }
     sqlx::query(
         "CREATE TABLE bare_leads (lead_id text PRIMARY KEY, payload jsonb NOT NULL, received_at timestamptz NOT NULL)",
     )
@@ -272,33 +258,4 @@ async fn publish_events(
         .into_iter()
         .map(|r| r.context("basic.publish"))
         .collect()
-}
-
-/// This process's open socket descriptors.
-fn socket_fds() -> HashSet<RawFd> {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return HashSet::new();
-    };
-    dir.flatten()
-        .filter(|e| {
-            std::fs::read_link(e.path())
-                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
-        })
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
-}
-
-/// Sets TCP_NODELAY on the TCP sockets opened since `before` (the connection just
-/// made; sqlx offers no option for it). Returns how many it set.
-fn set_nodelay_on_new_sockets(before: &HashSet<RawFd>) -> usize {
-    let mut set = 0;
-    for fd in socket_fds().difference(before) {
-        // SAFETY: `fd` is an open socket of this process; wrapping it in
-        // ManuallyDrop never closes it, and setsockopt does not disturb its owner.
-        let stream = ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(*fd) });
-        if stream.peer_addr().is_ok() && stream.set_nodelay(true).is_ok() {
-            set += 1;
-        }
-    }
-    set
 }

@@ -13,9 +13,7 @@
 //! the daemon's `amqp.prefetch` and the bare pipeline's `basic.qos`), `--instances K`
 //! (`E2E_INSTANCES`, 1: daemons on the same queue and database), `--batch-size B` (the
 //! daemons' `amqp.batch_size`; default theirs, half the prefetch), `--skip-bare`
-//! (`E2E_SKIP_BARE=1`), `--bare-nagle` (`E2E_BARE_NAGLE=1`: leave Nagle's algorithm
-//! on for the bare pipeline's PostgreSQL socket, sqlx 0.9.0's default; see bare.rs),
-//! `--latency` (`E2E_LATENCY=1`), `--rate R` (`E2E_RATE`, 1000), `--seconds S`
+//! (`E2E_SKIP_BARE=1`), `--latency` (`E2E_LATENCY=1`), `--rate R` (`E2E_RATE`, 1000), `--seconds S`
 //! (`E2E_SECONDS`, 30). Servers: `AMQP_URL` and `TEST_DATABASE_URL`
 //! (as for the tests; defaults: the local servers of `scripts/ensure-services.sh`).
 //! An unreachable server fails the run. Cargo passes `--bench`; without it (`cargo
@@ -77,7 +75,7 @@ use stack::Stack;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo bench --bench e2e -- [--leads N] [--prefetch P] [--batch-size B] [--instances K] \
-[--skip-bare] [--bare-nagle] | [--latency [--rate R] [--seconds S] [--prefetch P] [--instances K]]";
+[--skip-bare] | [--latency [--rate R] [--seconds S] [--prefetch P] [--instances K]]";
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -88,7 +86,6 @@ struct Opts {
     prefetch: u16,
     instances: usize,
     skip_bare: bool,
-    bare_nagle: bool,
     /// Positional arguments: `cargo bench FILTER` passes them to every bench.
     filters: Vec<String>,
 }
@@ -153,7 +150,6 @@ fn parse(args: &[String]) -> Result<Opts> {
         prefetch: env("E2E_PREFETCH", 512)?,
         instances: env("E2E_INSTANCES", 1)?,
         skip_bare: flag("E2E_SKIP_BARE"),
-        bare_nagle: flag("E2E_BARE_NAGLE"),
         filters: Vec::new(),
     };
     let mut it = args.iter();
@@ -173,7 +169,6 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--bench" => {}
             "--latency" => o.latency = true,
             "--skip-bare" => o.skip_bare = true,
-            "--bare-nagle" => o.bare_nagle = true,
             "--leads" => o.leads = num(value(a)?, a)?,
             "--rate" => o.rate = num(value(a)?, a)?,
             "--seconds" => o.seconds = num(value(a)?, a)?,
@@ -292,15 +287,10 @@ async fn bare_run(
     when: &str,
     announce: bare::Announce,
 ) -> Result<f64> {
-    let b = bare::run(stack, bodies, o.prefetch, o.bare_nagle, announce).await?;
+    let b = bare::run(stack, bodies, o.prefetch, announce).await?;
     let secs = b.elapsed.as_secs_f64();
     let rate = bodies.len() as f64 / secs;
     let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / b.batches as f64;
-    let socket = if o.bare_nagle {
-        "Nagle on"
-    } else {
-        "TCP_NODELAY"
-    };
     let (label, publish) = match announce {
         bare::Announce::Nothing => ("bare pipeline", String::new()),
         bare::Announce::Events => (
@@ -309,7 +299,7 @@ async fn bare_run(
         ),
     };
     println!(
-        "{label} : {} leads/s ({secs:.2} s, {when}, {socket}; {} batches of {:.0} avg, per batch: \
+        "{label} : {} leads/s ({secs:.2} s, {when}; {} batches of {:.0} avg, per batch: \
          consume {:.1} ms, insert {:.1} ms, commit {:.1} ms, ack {:.1} ms{publish})",
         thousands(rate),
         b.batches,

@@ -173,6 +173,7 @@ fn report(
     }
     let previous = done
         .before
+        .placement
         .owner_id
         .as_deref()
         .map(|p| format!(" (previous_owner_id: {p})"))
@@ -180,10 +181,11 @@ fn report(
     writeln!(
         out,
         "  event {} {} written to the outbox{previous}",
-        event.routing_key, event.event_id
+        event.routing_key(),
+        event.event_id
     )?;
     if done.target == Some(Availability::Halted)
-        && let Some(agent) = done.after.owner_id.as_deref()
+        && let Some(agent) = done.after.placement.owner_id.as_deref()
     {
         writeln!(
             err,
@@ -195,6 +197,7 @@ fn report(
 
 /// `assigned to alice (pool west-agents, rule west-buyers)`, `queued in office-sf`, `unassigned`.
 pub fn describe(s: &LeadState) -> String {
+    let s = &s.placement;
     let base = match s.status {
         LeadStatus::Assigned => format!("assigned to {}", s.owner_id.as_deref().unwrap_or("?")),
         LeadStatus::Queued => format!("queued in {}", s.queue.as_deref().unwrap_or("?")),

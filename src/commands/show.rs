@@ -8,19 +8,20 @@ use std::io::Write;
 
 pub fn print(h: &LeadHistory, out: &mut impl Write) -> std::io::Result<()> {
     let l = &h.lead;
+    let (s, p) = (&l.state, &l.state.placement);
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     writeln!(out, "lead {}", l.lead_id)?;
     let fields = [
-        ("status", l.status.clone()),
-        ("owner", dash(&l.owner_id)),
-        ("queue", dash(&l.queue)),
-        ("pool", dash(&l.pool)),
-        ("rule", dash(&l.rule)),
+        ("status", p.status.as_str().to_owned()),
+        ("owner", dash(&p.owner_id)),
+        ("queue", dash(&p.queue)),
+        ("pool", dash(&p.pool)),
+        ("rule", dash(&p.rule)),
         ("received at", when(l.received_at)),
         ("decided at", when(l.decided_at)),
         (
             "ownerless since",
-            l.unassigned_since.map_or_else(|| "-".to_owned(), when),
+            s.unassigned_since.map_or_else(|| "-".to_owned(), when),
         ),
     ];
     for (k, v) in fields {
@@ -118,16 +119,17 @@ fn print_skipped(skipped: &[SkippedAgent], pad: &str, out: &mut impl Write) -> s
 }
 
 fn describe(d: &DecisionRecord) -> String {
-    let base = match d.status.as_str() {
-        "assigned" => format!("assigned to {}", d.owner_id.as_deref().unwrap_or("?")),
-        "queued" => format!("queued in {}", d.queue.as_deref().unwrap_or("?")),
+    let to = &d.placement;
+    let base = match to.status.as_str() {
+        "assigned" => format!("assigned to {}", to.owner_id.as_deref().unwrap_or("?")),
+        "queued" => format!("queued in {}", to.queue.as_deref().unwrap_or("?")),
         other => other.to_owned(),
     };
     let mut by = Vec::new();
-    if let Some(p) = &d.pool {
+    if let Some(p) = &to.pool {
         by.push(format!("pool {p}"));
     }
-    match &d.rule {
+    match &to.rule {
         Some(r) => by.push(format!("rule {r}")),
         None if d.actor == ROUTER_ACTOR => by.push("no rule decided".to_owned()),
         None => {}

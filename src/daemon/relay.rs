@@ -41,7 +41,7 @@ impl Relay {
                                 Err(_) => break,
                             }
                         }
-                        self.publish(&events, false).await;
+                        self.publish(events, false).await;
                     }
                     None => break,
                 },
@@ -82,7 +82,7 @@ impl Relay {
     /// Events another process just committed (it sent NOTIFY): take them now.
     async fn claim_now(&mut self) {
         match self.store.fetch_pending(MAX_EVENTS, Duration::ZERO).await {
-            Ok(events) if !events.is_empty() => self.publish(&events, true).await,
+            Ok(events) if !events.is_empty() => self.publish(events, true).await,
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "outbox: database unavailable"),
         }
@@ -92,7 +92,7 @@ impl Relay {
         match self.store.fetch_pending(MAX_EVENTS, BACKSTOP_AGE).await {
             Ok(events) if !events.is_empty() => {
                 tracing::info!(count = events.len(), "relaying events left in the outbox");
-                self.publish(&events, true).await;
+                self.publish(events, true).await;
             }
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "outbox backstop: database unavailable"),
@@ -101,19 +101,20 @@ impl Relay {
 
     /// Publishes and deletes what the broker confirmed. What is not confirmed stays in
     /// the outbox (released, if claimed) for the backstop to retry.
-    async fn publish(&mut self, events: &[OutboxEvent], claimed: bool) {
+    async fn publish(&mut self, events: Vec<OutboxEvent>, claimed: bool) {
+        // The bodies were serialised when the events were made: published as they are.
         let outbound: Vec<OutboundEvent> = events
-            .iter()
+            .into_iter()
             .map(|e| OutboundEvent {
                 event_id: e.event_id,
-                routing_key: e.routing_key.clone(),
-                body: e.body_bytes(),
+                routing_key: e.routing_key().to_owned(),
+                body: e.into_body(),
             })
             .collect();
         let confirmed = match self.publisher.publish_batch(&outbound).await {
             Ok(ids) => ids,
             Err(e) => {
-                tracing::warn!(error = %e, count = events.len(), "publishing events failed; they stay in the outbox");
+                tracing::warn!(error = %e, count = outbound.len(), "publishing events failed; they stay in the outbox");
                 Vec::new()
             }
         };
@@ -121,8 +122,8 @@ impl Relay {
         if let Err(e) = self.store.delete_events(&confirmed).await {
             tracing::warn!(error = %e, "confirmed events not removed from the outbox; they will be published again");
         }
-        if claimed && confirmed.len() < events.len() {
-            let left: Vec<_> = events
+        if claimed && confirmed.len() < outbound.len() {
+            let left: Vec<_> = outbound
                 .iter()
                 .map(|e| e.event_id)
                 .filter(|id| !confirmed.contains(id))

@@ -1,6 +1,6 @@
 //! Every `alerts.sweep_every`: alert on leads without an owner for longer than
 //! `alerts.unassigned_after` (once per lead per ownerless spell, across instances).
-use crate::store::{OutboxEvent, Store};
+use crate::store::{EventKind, OutboxEvent, Store, rfc3339};
 use crate::telemetry;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -28,10 +28,9 @@ pub async fn run(
                 Ok(events) => {
                     let n = events.len();
                     for e in &events {
-                        telemetry::unassigned_alert(
-                            e.body["lead_id"].as_str().unwrap_or(""),
-                            e.body["unassigned_since"].as_str().unwrap_or(""),
-                        );
+                        if let EventKind::UnassignedAlert { unassigned_since } = e.kind {
+                            telemetry::unassigned_alert(&e.lead_id, &rfc3339(unassigned_since));
+                        }
                     }
                     if n > 0 && relay.try_send(events).is_err() {
                         tracing::debug!("relay busy; alert events left to the outbox backstop");

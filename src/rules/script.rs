@@ -112,7 +112,7 @@ impl Sandbox {
             }
             // Reading the clock every operation would cost more than the operations;
             // every 32nd keeps the overshoot to 32 operations (one can scan 64 KiB).
-            if ops % 32 != 0 {
+            if !ops.is_multiple_of(32) {
                 return None;
             }
             match DEADLINE.with(Cell::get) {

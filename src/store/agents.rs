@@ -4,24 +4,34 @@
 //! committed halt applies to the next batch on every instance. Each change also sends
 //! `NOTIFY` on [`AGENTS_CHANNEL`] with the agent id, delivered on commit, for anything
 //! that caches agent state and wants to react at once.
+use super::read::ByKey;
 use super::{Store, StoreError};
 use crate::routing::Availability;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
-use std::collections::HashMap;
 
 /// `LISTEN` channel notified (payload: the agent id) when an agent's row changes.
 pub const AGENTS_CHANNEL: &str = "leadrouter_agents";
 
 /// One row of `agents`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AgentRow {
     pub agent_id: String,
+    /// Halted: no automatic routing (manual changes still may give them leads).
     pub halted: bool,
+    /// False once offboarded: no leads at all.
     pub active: bool,
     pub updated_at: DateTime<Utc>,
     pub updated_by: Option<String>,
+}
+
+/// `AgentRow`'s columns, for selects and `RETURNING` (a macro: `concat!` takes only
+/// literals).
+macro_rules! agent_columns {
+    () => {
+        "agent_id, halted, active, updated_at, updated_by"
+    };
 }
 
 /// The result of a halt, resume or reactivation.
@@ -35,46 +45,31 @@ pub struct AgentChange {
     pub changed: bool,
 }
 
-type AgentTuple = (String, bool, bool, DateTime<Utc>, Option<String>);
-
-fn agent_row((agent_id, halted, active, updated_at, updated_by): AgentTuple) -> AgentRow {
-    AgentRow {
-        agent_id,
-        halted,
-        active,
-        updated_at,
-        updated_by,
-    }
+/// The flags that decide an agent's [`Availability`].
+#[derive(sqlx::FromRow)]
+struct Flags {
+    halted: bool,
+    active: bool,
 }
 
 /// The agent's row, locked until the end of the caller's transaction.
-pub(super) async fn lock_agent(
-    conn: &mut PgConnection,
-    agent: &str,
-) -> Result<Option<AgentRow>, StoreError> {
-    let row: Option<AgentTuple> = sqlx::query_as(
-        "SELECT agent_id, halted, active, updated_at, updated_by FROM agents
-         WHERE agent_id = $1 FOR UPDATE",
-    )
-    .bind(agent)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(agent_row))
-}
+pub(super) const LOCK: ByKey<AgentRow> = ByKey::new(concat!(
+    "SELECT ",
+    agent_columns!(),
+    " FROM agents WHERE agent_id = $1 FOR UPDATE"
+));
+
+/// The flags of an agent's row.
+const FLAGS: ByKey<Flags> = ByKey::new("SELECT halted, active FROM agents WHERE agent_id = $1");
 
 /// Whether `agent` may receive leads (no row: available, SPEC 6).
 pub(super) async fn availability(
     conn: &mut PgConnection,
     agent: &str,
 ) -> Result<Availability, StoreError> {
-    let row: Option<(bool, bool)> =
-        sqlx::query_as("SELECT halted, active FROM agents WHERE agent_id = $1")
-            .bind(agent)
-            .fetch_optional(conn)
-            .await?;
-    Ok(match row {
-        Some((_, false)) => Availability::Inactive,
-        Some((true, true)) => Availability::Halted,
+    Ok(match FLAGS.one(conn, agent).await? {
+        Some(Flags { active: false, .. }) => Availability::Inactive,
+        Some(Flags { halted: true, .. }) => Availability::Halted,
         _ => Availability::Available,
     })
 }
@@ -98,7 +93,7 @@ pub(super) async fn upsert_agent(
     active: Option<bool>,
     actor: &str,
 ) -> Result<AgentRow, StoreError> {
-    let row: AgentTuple = sqlx::query_as(
+    Ok(sqlx::query_as(concat!(
         "INSERT INTO agents (agent_id, halted, active, updated_at, updated_by)
          VALUES ($1, COALESCE($2, false), COALESCE($3, true), now(), $4)
          ON CONFLICT (agent_id) DO UPDATE SET
@@ -106,15 +101,15 @@ pub(super) async fn upsert_agent(
              active = COALESCE($3, agents.active),
              updated_at = now(),
              updated_by = $4
-         RETURNING agent_id, halted, active, updated_at, updated_by",
-    )
+         RETURNING ",
+        agent_columns!()
+    ))
     .bind(agent)
     .bind(halted)
     .bind(active)
     .bind(actor)
     .fetch_one(conn)
-    .await?;
-    Ok(agent_row(row))
+    .await?)
 }
 
 impl Store {
@@ -127,7 +122,7 @@ impl Store {
         actor: &str,
     ) -> Result<AgentChange, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let before = lock_agent(&mut tx, agent).await?;
+        let before = LOCK.one(&mut tx, agent).await?;
         let already = match &before {
             Some(row) => row.halted == halted,
             // No row: available, i.e. not halted.
@@ -154,7 +149,7 @@ impl Store {
     /// active agent.
     pub async fn reactivate(&self, agent: &str, actor: &str) -> Result<AgentChange, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let before = lock_agent(&mut tx, agent).await?;
+        let before = LOCK.one(&mut tx, agent).await?;
         if before.as_ref().is_none_or(|row| row.active) {
             tx.commit().await?;
             return Ok(AgentChange {
@@ -187,24 +182,12 @@ impl Store {
 
     /// Every row of `agents`, by id.
     pub async fn list_agents(&self) -> Result<Vec<AgentRow>, StoreError> {
-        let rows: Vec<AgentTuple> = sqlx::query_as(
-            "SELECT agent_id, halted, active, updated_at, updated_by FROM agents ORDER BY agent_id",
-        )
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents ORDER BY agent_id"
+        ))
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(agent_row).collect())
-    }
-
-    /// Open (assigned) leads per owner, for every owner that has any.
-    pub async fn open_lead_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT owner_id, count(*) FROM leads WHERE status = 'assigned' GROUP BY owner_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(a, n)| (a, n.max(0) as u64))
-            .collect())
+        .await?)
     }
 }

@@ -1,21 +1,37 @@
-//! The unassigned sweeper's write: one `unassigned_alerts` row and one
+//! The `unassigned_alerts` table and the sweeper's write: one alert row and one
 //! `lead.alert.unassigned` event per lead per ownerless spell, exactly once across
 //! instances and restarts (the unique `(lead_id, unassigned_since)` decides who raises it).
-use super::outbox::{OutboxEvent, UnassignedAlert, insert_events};
-use super::{Store, StoreError};
-use crate::routing::LeadStatus;
+use super::events::{OutboxEvent, UnassignedAlert};
+use super::placement::Placement;
+use super::read::ByKey;
+use super::write::Write;
+use super::{Store, StoreError, outbox};
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use std::time::Duration;
 
-type DueRow = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    DateTime<Utc>,
-    DateTime<Utc>,
+/// One `unassigned_alerts` row (`leads show`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AlertRecord {
+    pub raised_at: DateTime<Utc>,
+    /// The spell it was raised for.
+    pub unassigned_since: DateTime<Utc>,
+}
+
+/// The alerts raised for the lead, oldest first.
+pub(super) const RAISED_FOR: ByKey<AlertRecord> = ByKey::new(
+    "SELECT raised_at, unassigned_since FROM unassigned_alerts WHERE lead_id = $1 ORDER BY id",
 );
+
+/// An alert just raised, with where its lead waits.
+#[derive(sqlx::FromRow)]
+struct Raised {
+    lead_id: String,
+    #[sqlx(flatten)]
+    waiting: Placement,
+    unassigned_since: DateTime<Utc>,
+    raised_at: DateTime<Utc>,
+}
 
 impl Store {
     /// Raises alerts for leads ownerless for longer than `after` (at most `limit` per
@@ -28,7 +44,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // Concurrent sweepers: the unique constraint makes the second insert a no-op
         // (it waits for the first to commit), so RETURNING holds only our own alerts.
-        let rows: Vec<DueRow> = sqlx::query_as(
+        let raised: Vec<Raised> = sqlx::query_as(
             "WITH due AS (
                  SELECT l.lead_id, l.unassigned_since FROM leads l
                  WHERE l.owner_id IS NULL
@@ -43,28 +59,28 @@ impl Store {
                  ON CONFLICT ON CONSTRAINT unassigned_alerts_once_per_spell DO NOTHING
                  RETURNING lead_id, raised_at, unassigned_since
              )
-             SELECT r.lead_id, l.status, l.queue, l.pool, l.rule, r.unassigned_since, r.raised_at
+             SELECT r.lead_id, l.status, l.owner_id, l.queue, l.pool, l.rule, r.unassigned_since,
+                    r.raised_at
              FROM raised r JOIN leads l USING (lead_id)",
         )
         .bind(after.as_secs_f64())
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let events: Vec<OutboxEvent> = rows
+        let events: Vec<OutboxEvent> = raised
             .iter()
-            .map(|(lead_id, status, queue, pool, rule, since, at)| {
+            .map(|r| {
                 OutboxEvent::unassigned_alert(&UnassignedAlert {
-                    lead_id,
-                    status: LeadStatus::parse(status).unwrap_or(LeadStatus::Unassigned),
-                    queue: queue.as_deref(),
-                    pool: pool.as_deref(),
-                    rule: rule.as_deref(),
-                    unassigned_since: *since,
-                    at: *at,
+                    lead_id: &r.lead_id,
+                    waiting: (&r.waiting).into(),
+                    unassigned_since: r.unassigned_since,
+                    at: r.raised_at,
                 })
             })
             .collect();
-        insert_events(&mut tx, &events).await?;
+        let mut write = Write::new();
+        outbox::insert(&mut write, &events);
+        write.execute(&mut tx).await?;
         tx.commit().await?;
         Ok(events)
     }

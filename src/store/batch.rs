@@ -1,12 +1,13 @@
 //! Routing a batch of leads in one transaction: the daemon's hot path.
-use super::outbox::OutboxEvent;
+use super::decisions::{Decided, Explained, NewDecisions};
+use super::events::OutboxEvent;
+use super::leads::NewLeads;
 use super::snapshot::{BatchState, read_state};
-use super::{ROUTER_ACTOR, Store, StoreError};
+use super::write::Write;
+use super::{ROUTER_ACTOR, Store, StoreError, outbox, rotations};
 use crate::lead::Lead;
-use crate::routing::{LeadStatus, MemoryState, PoolRotation, RoutingDecision};
+use crate::routing::{MemoryState, RoutingDecision};
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
-use sqlx::types::Json;
 use std::collections::HashSet;
 
 /// Opens a batch's transaction and takes the routing advisory lock in the same round
@@ -131,7 +132,26 @@ impl Store {
         }
 
         // 6. Leads, decisions, events and rotations: one statement, one round trip.
-        write_batch(&mut tx, &rows, &dirty, ruleset_hash, now).await?;
+        //    Next: the deciding rules' assignees (`lead_assignees`, a table module of
+        //    its own, e.g. `assignees.rs`) join it as one more part.
+        let mut new_leads = NewLeads::new(now);
+        let mut decisions = NewDecisions::new(Decided {
+            at: now,
+            actor: ROUTER_ACTOR,
+            ruleset: Some(ruleset_hash),
+            note: None,
+        });
+        for r in &rows {
+            new_leads.push(r.lead, r.received_at, &r.decision);
+            let trace = Explained::Rules(&r.decision.trace);
+            decisions.push(r.lead.id.as_str(), (&r.decision).into(), Some(trace));
+        }
+        let mut write = Write::new();
+        new_leads.write(&mut write);
+        decisions.write(&mut write);
+        outbox::insert(&mut write, rows.iter().map(|r| &r.event));
+        rotations::upsert(&mut write, &dirty);
+        write.execute(&mut tx).await?;
 
         // 7.
         tx.commit().await?;
@@ -158,97 +178,6 @@ impl Store {
             events,
         })
     }
-}
-
-/// Writes the decided rows (`leads`, `routing_decisions`, `outbox`) and the stepped
-/// rotations with one statement. The CTEs share one snapshot, which is fine: none reads
-/// what another writes; the foreign key from `routing_decisions` to `leads` is checked at
-/// the end of the statement. `WITH ORDINALITY` + `ORDER BY`: decision ids and outbox
-/// sequence numbers (relay order) follow the batch order.
-async fn write_batch(
-    conn: &mut PgConnection,
-    rows: &[Row<'_>],
-    rotations: &[(String, PoolRotation)],
-    ruleset_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.lead.id.as_str()).collect();
-    let statuses: Vec<&str> = rows.iter().map(|r| r.decision.status.as_str()).collect();
-    let owners: Vec<Option<&str>> = rows
-        .iter()
-        .map(|r| r.decision.owner_id.as_deref())
-        .collect();
-    let queues: Vec<Option<&str>> = rows.iter().map(|r| r.decision.queue.as_deref()).collect();
-    let pools: Vec<Option<&str>> = rows.iter().map(|r| r.decision.pool.as_deref()).collect();
-    let rules: Vec<Option<&str>> = rows.iter().map(|r| r.decision.rule.as_deref()).collect();
-    let received: Vec<DateTime<Utc>> = rows.iter().map(|r| r.received_at).collect();
-    // An ownerless spell starts when the lead is received (SPEC 7: `unassigned_since`
-    // = `received_at` for a lead never assigned).
-    let since: Vec<Option<DateTime<Utc>>> = rows
-        .iter()
-        .map(|r| (r.decision.status != LeadStatus::Assigned).then_some(r.received_at))
-        .collect();
-    let payloads: Vec<Json<&serde_json::Map<String, serde_json::Value>>> =
-        rows.iter().map(|r| Json(&r.lead.payload)).collect();
-    let traces: Vec<Json<&crate::routing::Trace>> =
-        rows.iter().map(|r| Json(&r.decision.trace)).collect();
-    let event_ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.event.event_id).collect();
-    let routing_keys: Vec<&str> = rows.iter().map(|r| r.event.routing_key.as_str()).collect();
-    let bodies: Vec<Json<&serde_json::Value>> = rows.iter().map(|r| Json(&r.event.body)).collect();
-    let rotated: Vec<&str> = rotations.iter().map(|(p, _)| p.as_str()).collect();
-    let rotation_states: Vec<Json<&PoolRotation>> =
-        rotations.iter().map(|(_, r)| Json(r)).collect();
-    sqlx::query(
-        "WITH u AS (
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                  $6::text[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[],
-                                  $10::jsonb[], $11::uuid[], $12::text[], $13::jsonb[])
-                 WITH ORDINALITY AS u(lead_id, status, owner_id, queue, pool, rule, received_at,
-                                      unassigned_since, payload, trace, event_id, routing_key,
-                                      body, n)
-         ),
-         l AS (
-             INSERT INTO leads (lead_id, status, owner_id, queue, pool, rule, received_at,
-                                decided_at, unassigned_since, payload)
-             SELECT lead_id, status, owner_id, queue, pool, rule, received_at, $14,
-                    unassigned_since, payload
-             FROM u
-         ),
-         d AS (
-             INSERT INTO routing_decisions (lead_id, status, owner_id, queue, pool, rule, trace,
-                                            ruleset, decided_at, actor)
-             SELECT lead_id, status, owner_id, queue, pool, rule, trace, $15, $14, $16
-             FROM u ORDER BY n
-         ),
-         o AS (
-             INSERT INTO outbox (event_id, routing_key, body)
-             SELECT event_id, routing_key, body FROM u ORDER BY n
-         )
-         INSERT INTO pool_rotations (pool, state)
-         SELECT * FROM UNNEST($17::text[], $18::jsonb[])
-         ON CONFLICT (pool) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
-    )
-    .bind(ids)
-    .bind(statuses)
-    .bind(owners)
-    .bind(queues)
-    .bind(pools)
-    .bind(rules)
-    .bind(received)
-    .bind(since)
-    .bind(payloads)
-    .bind(traces)
-    .bind(event_ids)
-    .bind(routing_keys)
-    .bind(bodies)
-    .bind(now)
-    .bind(ruleset_hash)
-    .bind(ROUTER_ACTOR)
-    .bind(rotated)
-    .bind(rotation_states)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

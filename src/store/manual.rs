@@ -4,21 +4,20 @@
 //! Every change writes, in one transaction, the new state on `leads` (with `rule` and
 //! `pool` null: no rule decided it), an append-only `routing_decisions` row carrying
 //! the actor and note (`ruleset` null), and its outbox event with `previous_owner_id`
-//! and `note`. No rotation moves.
+//! and `note`: through the same table writers as the router's batches. No rotation
+//! moves, except an offboarding's deals through a pool.
 use super::agents::availability;
-use super::outbox::{self, LeadChange, OutboxEvent};
+use super::decisions::{Decided, Explained, NewDecisions};
+use super::events::{LeadChange, OutboxEvent};
+use super::leads::{self, LeadChanges, LeadState};
+use super::placement::PlacementRef;
 use super::snapshot::lock_routing;
-use super::{Store, StoreError};
-use crate::routing::{Availability, LeadStatus, SkippedAgent};
+use super::write::Write;
+use super::{Store, StoreError, outbox, rotations};
+use crate::routing::{Availability, LeadStatus, PoolRotation, SkippedAgent};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
-use sqlx::types::Json;
-
-/// `LISTEN` channel notified when an admin command commits outbox events, so a relay
-/// can publish them at once instead of on its backstop interval.
-pub const OUTBOX_CHANNEL: &str = "leadrouter_outbox";
 
 /// Why a manual change was refused. All but [`ChangeError::Store`] are the caller's
 /// input (exit 2); nothing was written in any case.
@@ -97,25 +96,35 @@ impl ManualTarget {
             _ => None,
         }
     }
-}
 
-/// A lead's owner state as on its `leads` row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LeadState {
-    pub status: LeadStatus,
-    pub owner_id: Option<String>,
-    pub queue: Option<String>,
-    pub pool: Option<String>,
-    pub rule: Option<String>,
-    pub unassigned_since: Option<DateTime<Utc>>,
+    /// The placement a manual change makes: no rule and no pool decided it.
+    fn placement(&self) -> PlacementRef<'_> {
+        PlacementRef {
+            status: self.status(),
+            owner_id: self.owner_id(),
+            queue: self.queue(),
+            pool: None,
+            rule: None,
+        }
+    }
+
+    /// The lead's state after the change at `now`, its ownerless spell so far `running`.
+    pub(super) fn state_after(
+        &self,
+        running: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> LeadState {
+        LeadState::after_change(self.placement(), running, now)
+    }
 }
 
 impl LeadState {
     /// Whether the lead already is where `target` would put it (rule and pool aside).
     pub fn matches(&self, target: &ManualTarget) -> bool {
-        self.status == target.status()
-            && self.owner_id.as_deref() == target.owner_id()
-            && self.queue.as_deref() == target.queue()
+        let p = &self.placement;
+        p.status == target.status()
+            && p.owner_id.as_deref() == target.owner_id()
+            && p.queue.as_deref() == target.queue()
     }
 }
 
@@ -123,51 +132,14 @@ impl LeadState {
 #[derive(Debug, Clone)]
 pub struct Reassigned {
     pub lead_id: String,
-    pub before: LeadState,
-    pub after: LeadState,
     /// The change's time (`decided_at`, the event's `at`).
     pub at: DateTime<Utc>,
+    pub before: LeadState,
+    pub after: LeadState,
     /// The event written; `None` when the lead already was there and nothing was written.
     pub event: Option<OutboxEvent>,
     /// The target agent's availability (available or halted), for `--to AGENT`.
     pub target: Option<Availability>,
-}
-
-/// Locks a lead's row for the rest of the transaction and returns its state.
-pub(super) async fn lock_lead(
-    conn: &mut PgConnection,
-    lead_id: &str,
-) -> Result<Option<LeadState>, StoreError> {
-    type Row = (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<DateTime<Utc>>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT status, owner_id, queue, pool, rule, unassigned_since FROM leads
-         WHERE lead_id = $1 FOR UPDATE",
-    )
-    .bind(lead_id)
-    .fetch_optional(conn)
-    .await?;
-    // The CHECK constraint keeps `status` to the three values.
-    row.map(|(status, owner_id, queue, pool, rule, unassigned_since)| {
-        let status = LeadStatus::parse(&status).ok_or_else(|| {
-            StoreError::Unexpected(format!("lead {lead_id:?} has unknown status {status:?}"))
-        })?;
-        Ok(LeadState {
-            status,
-            owner_id,
-            queue,
-            pool,
-            rule,
-            unassigned_since,
-        })
-    })
-    .transpose()
 }
 
 /// Refuses an inactive agent as a target. A halted one is fine (and returned as such):
@@ -185,7 +157,8 @@ pub(super) async fn check_target(
 /// One lead to move, for [`write_manual`].
 pub(super) struct ManualWrite<'a> {
     pub lead_id: &'a str,
-    pub target: &'a ManualTarget,
+    /// Its `leads` row after the change ([`ManualTarget::state_after`]).
+    pub after: LeadState,
     pub previous_owner: Option<&'a str>,
     /// `routing_decisions.pool`: the pool whose rotation dealt the lead (offboard
     /// `--pool`). The `leads` row keeps `pool` null, as after any manual change.
@@ -194,88 +167,59 @@ pub(super) struct ManualWrite<'a> {
     pub trace: Option<Value>,
 }
 
-/// Writes the changes (leads, decisions, outbox) inside the caller's transaction, with
-/// one statement per table, and returns the events in input order.
+/// Who makes a manual change, when, and why.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ChangedBy<'a> {
+    pub now: DateTime<Utc>,
+    pub actor: &'a str,
+    pub note: Option<&'a str>,
+}
+
+/// Writes the changes (leads, decisions, outbox, and the `rotations` a pool deal
+/// stepped) inside the caller's transaction, with one statement, notifies the relays,
+/// and returns the events in input order.
 pub(super) async fn write_manual(
     conn: &mut PgConnection,
     writes: &[ManualWrite<'_>],
-    now: DateTime<Utc>,
-    actor: &str,
-    note: Option<&str>,
+    by: ChangedBy<'_>,
+    rotations: &[(String, PoolRotation)],
 ) -> Result<Vec<OutboxEvent>, StoreError> {
     if writes.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&str> = writes.iter().map(|w| w.lead_id).collect();
-    let statuses: Vec<&str> = writes.iter().map(|w| w.target.status().as_str()).collect();
-    let owners: Vec<Option<&str>> = writes.iter().map(|w| w.target.owner_id()).collect();
-    let queues: Vec<Option<&str>> = writes.iter().map(|w| w.target.queue()).collect();
-    let dealt_by: Vec<Option<&str>> = writes.iter().map(|w| w.dealt_by).collect();
-    let traces: Vec<Option<Json<&Value>>> =
-        writes.iter().map(|w| w.trace.as_ref().map(Json)).collect();
-
-    // An ownerless spell starts when a lead is made ownerless and ends when it gets an
-    // owner; moving between a queue and unassigned keeps it (SPEC 4), so the sweeper's
-    // once-per-spell alert is not raised again for the same wait.
-    sqlx::query(
-        "UPDATE leads l SET status = u.status, owner_id = u.owner_id, queue = u.queue,
-                pool = NULL, rule = NULL, decided_at = $5,
-                unassigned_since = CASE WHEN u.owner_id IS NULL
-                                        THEN COALESCE(l.unassigned_since, $5) END
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
-              AS u(lead_id, status, owner_id, queue)
-         WHERE l.lead_id = u.lead_id",
-    )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&owners)
-    .bind(&queues)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-
-    sqlx::query(
-        "INSERT INTO routing_decisions (lead_id, status, owner_id, queue, pool, rule, trace, ruleset, decided_at, actor, note)
-         SELECT lead_id, status, owner_id, queue, pool, NULL, trace, NULL, $7, $8, $9
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
-              WITH ORDINALITY AS u(lead_id, status, owner_id, queue, pool, trace, n)
-         ORDER BY n",
-    )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&owners)
-    .bind(&queues)
-    .bind(&dealt_by)
-    .bind(&traces)
-    .bind(now)
-    .bind(actor)
-    .bind(note)
-    .execute(&mut *conn)
-    .await?;
-
-    let events: Vec<OutboxEvent> = writes
-        .iter()
-        .map(|w| {
-            OutboxEvent::lead_change(&LeadChange {
-                lead_id: w.lead_id,
-                status: w.target.status(),
-                owner_id: w.target.owner_id(),
-                queue: w.target.queue(),
-                // The event mirrors the `leads` row: a manual change has no rule or pool.
-                pool: None,
-                rule: None,
-                at: now,
-                actor,
-                previous_owner_id: w.previous_owner,
-                note,
-            })
-        })
-        .collect();
-    outbox::insert_events(conn, &events).await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(OUTBOX_CHANNEL)
-        .execute(&mut *conn)
-        .await?;
+    let mut leads = LeadChanges::new(by.now);
+    let mut decisions = NewDecisions::new(Decided {
+        at: by.now,
+        actor: by.actor,
+        ruleset: None,
+        note: by.note,
+    });
+    let mut events = Vec::with_capacity(writes.len());
+    for w in writes {
+        leads.push(w.lead_id, &w.after);
+        let row = PlacementRef::from(&w.after.placement);
+        let decided = PlacementRef {
+            pool: w.dealt_by,
+            ..row
+        };
+        decisions.push(w.lead_id, decided, w.trace.as_ref().map(Explained::Other));
+        // The event mirrors the `leads` row: a manual change has no rule or pool.
+        events.push(OutboxEvent::lead_change(&LeadChange {
+            lead_id: w.lead_id,
+            to: row,
+            at: by.now,
+            actor: by.actor,
+            previous_owner_id: w.previous_owner,
+            note: by.note,
+        }));
+    }
+    let mut write = Write::new();
+    leads.write(&mut write);
+    decisions.write(&mut write);
+    outbox::insert(&mut write, &events);
+    rotations::upsert(&mut write, rotations);
+    write.execute(&mut *conn).await?;
+    outbox::notify_relays(conn).await?;
     Ok(events)
 }
 
@@ -296,7 +240,8 @@ impl Store {
         // the agent is active and our commit, which would strand the lead with an
         // inactive owner. Batches are short; the wait is too.
         let now = lock_routing(&mut tx).await?;
-        let before = lock_lead(&mut tx, lead_id)
+        let before = leads::LOCK_STATE
+            .one(&mut tx, lead_id)
             .await?
             .ok_or_else(|| ChangeError::UnknownLead(lead_id.to_owned()))?;
         let availability = match target {
@@ -307,38 +252,28 @@ impl Store {
             tx.commit().await?;
             return Ok(Reassigned {
                 lead_id: lead_id.to_owned(),
+                at: now,
                 after: before.clone(),
                 before,
-                at: now,
                 event: None,
                 target: availability,
             });
         }
         let write = ManualWrite {
             lead_id,
-            target,
-            previous_owner: before.owner_id.as_deref(),
+            after: target.state_after(before.unassigned_since, now),
+            previous_owner: before.placement.owner_id.as_deref(),
             dealt_by: None,
             trace: None,
         };
-        let mut events = write_manual(&mut tx, &[write], now, actor, note).await?;
+        let by = ChangedBy { now, actor, note };
+        let mut events = write_manual(&mut tx, std::slice::from_ref(&write), by, &[]).await?;
         tx.commit().await?;
-        let after = LeadState {
-            status: target.status(),
-            owner_id: target.owner_id().map(str::to_owned),
-            queue: target.queue().map(str::to_owned),
-            pool: None,
-            rule: None,
-            unassigned_since: match target.owner_id() {
-                Some(_) => None,
-                None => Some(before.unassigned_since.unwrap_or(now)),
-            },
-        };
         Ok(Reassigned {
             lead_id: lead_id.to_owned(),
-            before,
-            after,
             at: now,
+            after: write.after,
+            before,
             event: events.pop(),
             target: availability,
         })

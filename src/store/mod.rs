@@ -9,29 +9,46 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
+// One module per table: its columns, and the only statements that write them.
 mod agents;
 mod alerts;
+mod decisions;
+mod leads;
+mod outbox;
+mod rotations;
+// The columns `leads` and `routing_decisions` share; the `status` columns' type;
+// writing several tables' rows in one statement; reading the rows of one key.
+mod placement;
+mod read;
+mod status;
+mod write;
+
+// What the daemon and the commands do, through the table modules.
 mod batch;
+mod events;
 mod history;
 mod manual;
 mod migrate;
-mod nodelay;
 mod offboard;
-pub mod outbox;
 mod replay;
 mod snapshot;
 mod transient;
 
 pub use batch::{BatchOutcome, LeadOutcome};
+pub use events::{EventKind, OutboxEvent, ROUTING_KEY_ALERT_UNASSIGNED, rfc3339, routing_key_for};
 pub use migrate::{MIGRATOR, MigrationName, SchemaError, ensure_database};
-pub use outbox::{DEFAULT_CLAIM_LEASE, LeadChange, OutboxEvent, UnassignedAlert};
-pub use snapshot::{load_state, lock_routing, save_rotations};
+pub use outbox::{DEFAULT_CLAIM_LEASE, OUTBOX_CHANNEL};
+pub use snapshot::{load_state, lock_routing};
 
 // Admin commands (SPEC section 4).
 pub use agents::{AGENTS_CHANNEL, AgentChange, AgentRow};
-pub use history::{AlertRecord, DecisionRecord, LeadHistory, LeadRecord};
-pub use manual::{ChangeError, LeadState, ManualTarget, OUTBOX_CHANNEL, Reassigned};
+pub use alerts::AlertRecord;
+pub use decisions::DecisionRecord;
+pub use history::LeadHistory;
+pub use leads::{LeadRecord, LeadState};
+pub use manual::{ChangeError, ManualTarget, Reassigned};
 pub use offboard::{MovedLead, OffboardTo, Offboarded};
+pub use placement::Placement;
 pub use replay::{CurrentState, RecordedDecision, ReplayLead, ReplayWindow};
 
 /// Key of the transaction-level advisory lock that serializes routing writes across
@@ -142,12 +159,6 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(|_conn, _meta| {
-                Box::pin(async {
-                    nodelay::apply_to_all_tcp_sockets();
-                    Ok(())
-                })
-            })
             .connect_with(db.options.clone())
             .await
             .map_err(|e| db.connect_error(e.into()))?;
@@ -170,14 +181,6 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
-    }
-
-    /// Leads without an owner now (queued or unassigned): the `leadrouter_unassigned_leads` gauge.
-    pub async fn unassigned_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM leads WHERE owner_id IS NULL")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n.max(0) as u64)
     }
 
     /// Closes every connection (waits for those in use to be returned).

@@ -1,15 +1,17 @@
 //! `agents offboard`: mark an agent inactive and move every open lead of theirs, in one
 //! transaction, to another agent or through a pool's rotation.
-use super::agents::{AgentRow, lock_agent, notify_agent, upsert_agent};
-use super::manual::{ChangeError, ManualTarget, ManualWrite, check_target, write_manual};
-use super::outbox::OutboxEvent;
-use super::snapshot::{load_state, lock_routing, save_rotations};
-use super::{Store, StoreError};
+use super::Store;
+use super::agents::{self, AgentRow, notify_agent, upsert_agent};
+use super::events::OutboxEvent;
+use super::leads;
+use super::manual::{
+    ChangeError, ChangedBy, ManualTarget, ManualWrite, check_target, write_manual,
+};
+use super::snapshot::{load_state, lock_routing};
 use crate::routing::{PoolRotation, SkippedAgent, deal_from_pool};
 use crate::rules::{Pool, Strategy};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::PgConnection;
 
 /// Where an offboarded agent's open leads go.
 #[derive(Debug, Clone, Copy)]
@@ -69,15 +71,21 @@ impl Store {
             }
             check_target(&mut tx, target).await?;
         }
-        let was_active = lock_agent(&mut tx, agent)
+        let was_active = agents::LOCK
+            .one(&mut tx, agent)
             .await?
             .is_none_or(|row| row.active);
         let row = upsert_agent(&mut tx, agent, None, Some(false), actor).await?;
-        let leads = open_leads_of(&mut tx, agent).await?;
+        let leads: Vec<String> = leads::LOCK_OPEN_LEADS_OF
+            .all(&mut tx, agent)
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
 
         let mut targets = Vec::with_capacity(leads.len());
         let mut traces = Vec::with_capacity(leads.len());
-        let mut rotation = None;
+        let mut dirty = Vec::new();
         let mut skipped: Vec<SkippedAgent> = Vec::new();
         match to {
             OffboardTo::Agent(target) => {
@@ -119,9 +127,7 @@ impl Store {
                     }
                     targets.push(ManualTarget::Agent(pick.agent));
                 }
-                let dirty = state.take_dirty();
-                save_rotations(&mut tx, &dirty).await?;
-                rotation = dirty.into_iter().find(|(p, _)| *p == pool.name);
+                dirty = state.take_dirty();
             }
             OffboardTo::Pool(_) => {}
         }
@@ -136,15 +142,21 @@ impl Store {
             .zip(traces)
             .map(|((lead_id, target), trace)| ManualWrite {
                 lead_id,
-                target,
+                // An open lead has an owner: no ownerless spell runs.
+                after: target.state_after(None, now),
                 previous_owner: Some(agent),
                 dealt_by,
                 trace,
             })
             .collect();
-        let events = write_manual(&mut tx, &writes, now, actor, note).await?;
+        let by = ChangedBy { now, actor, note };
+        let events = write_manual(&mut tx, &writes, by, &dirty).await?;
         notify_agent(&mut tx, agent).await?;
         tx.commit().await?;
+        let rotation = match to {
+            OffboardTo::Pool(pool) => dirty.into_iter().find(|(p, _)| *p == pool.name),
+            OffboardTo::Agent(_) => None,
+        };
 
         let moved = leads
             .into_iter()
@@ -164,16 +176,4 @@ impl Store {
             skipped,
         })
     }
-}
-
-/// The agent's open leads, locked, oldest received first (the order they are dealt in).
-async fn open_leads_of(conn: &mut PgConnection, agent: &str) -> Result<Vec<String>, StoreError> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT lead_id FROM leads WHERE status = 'assigned' AND owner_id = $1
-         ORDER BY received_at, lead_id FOR UPDATE",
-    )
-    .bind(agent)
-    .fetch_all(conn)
-    .await?;
-    Ok(ids)
 }

@@ -1,5 +1,6 @@
 //! Reading what `leadrouter replay` re-decides: the leads received in a window, each
 //! with its latest *router* decision, and today's routing state. Read-only.
+use super::placement::Placement;
 use super::snapshot::load_state;
 use super::{ROUTER_ACTOR, Store, StoreError};
 use crate::lead::{Lead, LeadId};
@@ -7,7 +8,6 @@ use crate::routing::{LeadStatus, MemoryState};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use serde_json::Value;
-use sqlx::types::Json;
 use std::time::Duration;
 
 /// A window longer than this is clamped to it: "everything" for any real deployment,
@@ -15,15 +15,8 @@ use std::time::Duration;
 /// not become an "out of range" error).
 const MAX_WINDOW: Duration = Duration::from_secs(1000 * 365 * 86_400);
 
-/// The router's decision as recorded in `routing_decisions`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedDecision {
-    pub status: LeadStatus,
-    pub owner_id: Option<String>,
-    pub queue: Option<String>,
-    pub pool: Option<String>,
-    pub rule: Option<String>,
-}
+/// The router's decision as recorded in `routing_decisions`: where it put the lead.
+pub type RecordedDecision = Placement;
 
 /// One lead to re-decide.
 #[derive(Debug, Clone)]
@@ -40,10 +33,13 @@ pub struct ReplayLead {
 }
 
 /// A lead's owner state on its `leads` row now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CurrentState {
+    #[sqlx(rename = "current_status")]
     pub status: LeadStatus,
+    #[sqlx(rename = "current_owner_id")]
     pub owner_id: Option<String>,
+    #[sqlx(rename = "current_queue")]
     pub queue: Option<String>,
 }
 
@@ -56,27 +52,26 @@ pub struct ReplayWindow {
     pub halted: Vec<String>,
     /// Today's inactive (offboarded) agents, sorted.
     pub inactive: Vec<String>,
-    /// Rows that cannot be replayed (a payload that is not an object, an invalid id, an
-    /// unknown status: hand-edited rows), skipped and counted.
+    /// Rows that cannot be replayed (a payload that is not an object, an invalid id:
+    /// hand-edited rows), skipped and counted.
     pub unreadable: u64,
     /// Leads in the window without any router decision (inserted by hand), skipped.
     pub undecided: u64,
 }
 
-type Row = (
-    String,
-    DateTime<Utc>,
-    Json<Value>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    bool,
-    String,
-    Option<String>,
-    Option<String>,
-);
+/// One row of the window: the lead, its latest router decision, its state now.
+#[derive(sqlx::FromRow)]
+struct WindowRow {
+    lead_id: String,
+    received_at: DateTime<Utc>,
+    #[sqlx(json)]
+    payload: Value,
+    #[sqlx(flatten)]
+    recorded: RecordedDecision,
+    changed_by_hand: bool,
+    #[sqlx(flatten)]
+    current: CurrentState,
+}
 
 impl Store {
     /// Streams the leads received in the last `since` (oldest first, ties by id) to
@@ -118,12 +113,14 @@ impl Store {
         let mut unreadable = 0u64;
         {
             // Streamed: a long window must not hold every payload in memory at once.
-            let mut rows = sqlx::query_as::<_, Row>(
+            let mut rows = sqlx::query_as::<_, WindowRow>(
                 "SELECT l.lead_id, l.received_at, l.payload,
                         d.status, d.owner_id, d.queue, d.pool, d.rule,
                         EXISTS (SELECT 1 FROM routing_decisions m
-                                WHERE m.lead_id = l.lead_id AND m.id > d.id AND m.actor <> $2),
-                        l.status, l.owner_id, l.queue
+                                WHERE m.lead_id = l.lead_id AND m.id > d.id AND m.actor <> $2)
+                            AS changed_by_hand,
+                        l.status AS current_status, l.owner_id AS current_owner_id,
+                        l.queue AS current_queue
                  FROM leads l
                  CROSS JOIN LATERAL (
                      SELECT id, status, owner_id, queue, pool, rule FROM routing_decisions r
@@ -154,43 +151,18 @@ impl Store {
     }
 }
 
-fn replay_lead(row: Row) -> Option<ReplayLead> {
-    let (
-        id,
-        received_at,
-        Json(payload),
-        status,
-        owner_id,
-        queue,
-        pool,
-        rule,
-        by_hand,
-        now_status,
-        now_owner,
-        now_queue,
-    ) = row;
-    let current = CurrentState {
-        status: LeadStatus::parse(&now_status)?,
-        owner_id: now_owner,
-        queue: now_queue,
-    };
-    let Value::Object(payload) = payload else {
+fn replay_lead(row: WindowRow) -> Option<ReplayLead> {
+    let Value::Object(payload) = row.payload else {
         return None;
     };
     Some(ReplayLead {
         lead: Lead {
-            id: LeadId::parse(&id).ok()?,
-            received_at: Some(received_at),
+            id: LeadId::parse(&row.lead_id).ok()?,
+            received_at: Some(row.received_at),
             payload,
         },
-        recorded: RecordedDecision {
-            status: LeadStatus::parse(&status)?,
-            owner_id,
-            queue,
-            pool,
-            rule,
-        },
-        changed_by_hand: by_hand,
-        current,
+        recorded: row.recorded,
+        changed_by_hand: row.changed_by_hand,
+        current: row.current,
     })
 }

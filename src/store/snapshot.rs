@@ -1,8 +1,8 @@
 //! The routing state a batch decides with: loaded from PostgreSQL into a
 //! [`MemoryState`], stepped in memory by `decide`, rotations written back in the same
-//! transaction.
-use super::{ROUTING_LOCK_KEY, Store, StoreError};
-use crate::routing::{MemoryState, PoolRotation};
+//! transaction (`rotations::upsert`).
+use super::{ROUTING_LOCK_KEY, Store, StoreError, rotations};
+use crate::routing::MemoryState;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -45,6 +45,19 @@ pub struct BatchState {
     pub state: MemoryState,
 }
 
+/// The one row [`read_state`] selects: parallel arrays, one sub-select each.
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    now: DateTime<Utc>,
+    stored: Vec<String>,
+    halted: Vec<String>,
+    inactive: Vec<String>,
+    counted_agents: Vec<String>,
+    open_leads: Vec<i64>,
+    rotated_pools: Vec<String>,
+    rotations: Vec<Json<serde_json::Value>>,
+}
+
 /// [`load_state`], plus the clock and which of `lead_ids` are already stored: everything
 /// a batch needs before deciding, in one statement. Run it after taking the routing lock
 /// in an earlier statement: a statement sees what was committed before it started.
@@ -54,78 +67,38 @@ pub async fn read_state(
     least_loaded_agents: &[String],
     pools: &[String],
 ) -> Result<BatchState, StoreError> {
-    type Row = (
-        DateTime<Utc>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<i64>,
-        Vec<String>,
-        Vec<Json<serde_json::Value>>,
-    );
-    let (now, stored, halted, inactive, counted, counts, rotated, rotations): Row =
-        sqlx::query_as(
-            "SELECT clock_timestamp(),
-                ARRAY(SELECT lead_id FROM leads WHERE lead_id = ANY($1)),
-                ARRAY(SELECT agent_id FROM agents WHERE halted),
-                ARRAY(SELECT agent_id FROM agents WHERE NOT active),
-                ARRAY(SELECT agent_id FROM agent_open_leads WHERE agent_id = ANY($2) ORDER BY agent_id),
-                ARRAY(SELECT open_leads FROM agent_open_leads WHERE agent_id = ANY($2) ORDER BY agent_id),
-                ARRAY(SELECT pool FROM pool_rotations WHERE pool = ANY($3) ORDER BY pool),
-                ARRAY(SELECT state FROM pool_rotations WHERE pool = ANY($3) ORDER BY pool)",
-        )
-        .bind(lead_ids)
-        .bind(least_loaded_agents)
-        .bind(pools)
-        .fetch_one(&mut *conn)
-        .await?;
+    let row: StateRow = sqlx::query_as(
+        "SELECT clock_timestamp() AS now,
+            ARRAY(SELECT lead_id FROM leads WHERE lead_id = ANY($1)) AS stored,
+            ARRAY(SELECT agent_id FROM agents WHERE halted) AS halted,
+            ARRAY(SELECT agent_id FROM agents WHERE NOT active) AS inactive,
+            ARRAY(SELECT agent_id FROM agent_open_leads WHERE agent_id = ANY($2) ORDER BY agent_id) AS counted_agents,
+            ARRAY(SELECT open_leads FROM agent_open_leads WHERE agent_id = ANY($2) ORDER BY agent_id) AS open_leads,
+            ARRAY(SELECT pool FROM pool_rotations WHERE pool = ANY($3) ORDER BY pool) AS rotated_pools,
+            ARRAY(SELECT state FROM pool_rotations WHERE pool = ANY($3) ORDER BY pool) AS rotations",
+    )
+    .bind(lead_ids)
+    .bind(least_loaded_agents)
+    .bind(pools)
+    .fetch_one(&mut *conn)
+    .await?;
 
     let mut state = MemoryState::new();
-    state.halted.extend(halted);
-    state.inactive.extend(inactive);
-    for (agent, n) in counted.into_iter().zip(counts) {
+    state.halted.extend(row.halted);
+    state.inactive.extend(row.inactive);
+    for (agent, n) in row.counted_agents.into_iter().zip(row.open_leads) {
         state.open_leads.insert(agent, n.max(0) as u64);
     }
-    for (pool, Json(value)) in rotated.into_iter().zip(rotations) {
-        // A row this version cannot read (hand-edited, or written by a future
-        // version) restarts that pool's rotation instead of stopping all routing.
-        match serde_json::from_value::<PoolRotation>(value) {
-            Ok(rotation) => {
-                state.rotations.insert(pool, rotation);
-            }
-            Err(e) => {
-                tracing::warn!(pool, error = %e, "unreadable pool rotation state; restarting the rotation")
-            }
+    for (pool, Json(value)) in row.rotated_pools.into_iter().zip(row.rotations) {
+        if let Some(rotation) = rotations::restore(&pool, value) {
+            state.rotations.insert(pool, rotation);
         }
     }
     Ok(BatchState {
-        now,
-        stored: stored.into_iter().collect(),
+        now: row.now,
+        stored: row.stored.into_iter().collect(),
         state,
     })
-}
-
-/// Upserts rotations (from [`MemoryState::take_dirty`]) with one statement.
-pub async fn save_rotations(
-    conn: &mut PgConnection,
-    rotations: &[(String, PoolRotation)],
-) -> Result<(), StoreError> {
-    if rotations.is_empty() {
-        return Ok(());
-    }
-    let pools: Vec<&str> = rotations.iter().map(|(p, _)| p.as_str()).collect();
-    let states: Vec<Json<&PoolRotation>> = rotations.iter().map(|(_, r)| Json(r)).collect();
-    sqlx::query(
-        "INSERT INTO pool_rotations (pool, state)
-         SELECT * FROM UNNEST($1::text[], $2::jsonb[])
-         ON CONFLICT (pool) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
-    )
-    .bind(pools)
-    .bind(states)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 impl Store {
