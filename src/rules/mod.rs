@@ -3,6 +3,7 @@ mod compile;
 pub mod condition;
 mod lint;
 pub mod model;
+pub mod operator;
 mod positions;
 pub mod script;
 
