@@ -1,18 +1,19 @@
 //! Loading, validating and linting a ruleset (SPEC section 3).
 mod compile;
 pub mod condition;
+mod diagnostic;
 mod lint;
 pub mod model;
 pub mod operator;
 mod positions;
 pub mod script;
 
-pub use model::{Action, IfHalted, Region, Rule};
+pub use diagnostic::{Diagnostic, RulesError};
+pub use model::{Action, IfHalted, Member, Pool, Region, Rule, Strategy};
 
 use script::Sandbox;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A loaded, validated, compiled ruleset. Share it as `Arc<Ruleset>` across threads.
@@ -112,102 +113,9 @@ pub(crate) fn hash_sources<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8
     hex::encode(&h.finalize()[..8])
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    RoundRobin,
-    Weighted,
-    LeastLoaded,
-}
-
-impl Strategy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RoundRobin => "round_robin",
-            Self::Weighted => "weighted",
-            Self::LeastLoaded => "least_loaded",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Pool {
-    pub name: String,
-    pub strategy: Strategy,
-    pub members: Vec<Member>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub agent: String,
-    /// 1 unless the pool is `weighted`.
-    pub weight: u32,
-}
-
 /// A ruleset and the warnings `check` shows (rules that can never decide, unused pools).
 #[derive(Debug)]
 pub struct Loaded {
     pub ruleset: Ruleset,
     pub warnings: Vec<Diagnostic>,
-}
-
-/// One finding, located: file, line, and the rule it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub rule: Option<String>,
-    pub message: String,
-}
-
-impl Diagnostic {
-    pub fn new(
-        file: &Path,
-        line: Option<usize>,
-        rule: Option<&str>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            file: file.to_owned(),
-            line,
-            rule: rule.map(str::to_owned),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Diagnostic {
-    /// `rules/routing.yaml:12: rule "luxury": unknown pool "luxry"`
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if let Some(r) = &self.rule {
-            write!(f, ": rule {r:?}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub struct RulesError {
-    pub errors: Vec<Diagnostic>,
-}
-
-impl RulesError {
-    fn single(d: Diagnostic) -> Self {
-        Self { errors: vec![d] }
-    }
-}
-
-impl fmt::Display for RulesError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.errors.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
 }
