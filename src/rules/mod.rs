@@ -7,12 +7,14 @@ pub mod model;
 pub mod operator;
 mod positions;
 pub mod script;
+mod sources;
 
 pub use diagnostic::{Diagnostic, RulesError};
 pub use model::{Action, IfHalted, Member, Pool, Region, Rule, Strategy};
 
 use script::Sandbox;
 use sha2::{Digest, Sha256};
+use sources::{RuleSources, Scripts};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -28,25 +30,39 @@ pub struct Ruleset {
     least_loaded_agents: Vec<String>,
     pool_names: Vec<String>,
     source_files: Vec<PathBuf>,
+    scripts: BTreeMap<String, String>,
 }
 
 impl Ruleset {
     /// Loads and validates a rules file and the scripts it names (relative to it).
     pub fn load(path: &Path) -> Result<Loaded, RulesError> {
-        let source = std::fs::read_to_string(path).map_err(|e| {
-            RulesError::single(Diagnostic::new(
-                path,
-                None,
-                None,
-                format!("cannot read rules file: {e}"),
-            ))
-        })?;
+        let source = sources::read_rules_file(path)?;
         Self::from_source(&source, path)
     }
 
-    /// Loads from text; `path` names the file in messages and anchors relative script paths.
+    /// Loads from text; `path` names the file in messages and anchors relative script
+    /// paths, which are read from disk.
     pub fn from_source(source: &str, path: &Path) -> Result<Loaded, RulesError> {
-        compile::compile(source, path)
+        compile::compile(&RuleSources {
+            name: path,
+            yaml: source,
+            scripts: Scripts::Files,
+        })
+    }
+
+    /// Loads from text with no file access: `scripts` maps each script path, as the rules
+    /// name it, to its source (rules kept in PostgreSQL). `name` names the rules in
+    /// messages. The same text gives the same ruleset, and hash, as from files.
+    pub fn from_sources(
+        yaml: &str,
+        scripts: &BTreeMap<String, String>,
+        name: &Path,
+    ) -> Result<Loaded, RulesError> {
+        compile::compile(&RuleSources {
+            name,
+            yaml,
+            scripts: Scripts::Memory(scripts),
+        })
     }
 
     /// Short hex SHA-256 of the rules file and every script it names (the `ruleset` column).
@@ -85,9 +101,16 @@ impl Ruleset {
         &self.pool_names
     }
 
-    /// Script and rules files the ruleset was read from, to watch for changes.
+    /// Script and rules files the ruleset was read from, to watch for changes (none
+    /// when it was compiled from memory).
     pub fn source_files(&self) -> &[PathBuf] {
         &self.source_files
+    }
+
+    /// The scripts the rules name, by path as named, with the source compiled: with the
+    /// YAML, all a ruleset is made of ([`Ruleset::from_sources`] takes them back).
+    pub fn scripts(&self) -> &BTreeMap<String, String> {
+        &self.scripts
     }
 }
 

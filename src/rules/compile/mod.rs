@@ -13,10 +13,11 @@ mod scripts;
 use super::model::{Pool, Region, Rule};
 use super::positions::Positions;
 use super::script::{Limits, Sandbox};
+use super::sources::RuleSources;
 use super::{Diagnostic, Loaded, RulesError, Ruleset, hash_sources, lint};
 use serde_yaml::Value as Yaml;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What the sections compiled so far produced; a section may read earlier ones.
 #[derive(Default)]
@@ -38,20 +39,20 @@ const SECTIONS: &[(&str, Section)] = &[
     ("rules", rules::section),
 ];
 
-pub(super) fn compile(source: &str, path: &Path) -> Result<Loaded, RulesError> {
-    let doc: Yaml = serde_yaml::from_str(source).map_err(|e| {
+pub(super) fn compile(src: &RuleSources<'_>) -> Result<Loaded, RulesError> {
+    let doc: Yaml = serde_yaml::from_str(src.yaml).map_err(|e| {
         let line = e.location().map(|l| l.line());
         RulesError::single(Diagnostic::new(
-            path,
+            src.name,
             line,
             None,
             format!("invalid YAML: {e}"),
         ))
     })?;
     let mut c = Compiler {
-        path,
-        base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        pos: Positions::index(source),
+        src,
+        path: src.name,
+        pos: Positions::index(src.yaml),
         errors: Vec::new(),
         rule: None,
         sandbox: Sandbox::new(Limits::default()),
@@ -68,16 +69,17 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Loaded, RulesError> {
         return Err(RulesError { errors: c.errors });
     };
     let scripts = std::mem::take(&mut c.scripts_read);
-    let mut hashed: Vec<(&str, &[u8])> = vec![("rules", source.as_bytes())];
+    let mut hashed: Vec<(&str, &[u8])> = vec![("rules", src.yaml.as_bytes())];
     hashed.extend(scripts.iter().map(|(n, s)| (n.as_str(), s.as_bytes())));
-    let mut source_files = vec![path.to_owned()];
-    source_files.extend(scripts.iter().map(|(rel, _)| c.base.join(rel)));
+    let hash = hash_sources(hashed);
+    let source_files = src.files_to_watch(scripts.iter().map(|(rel, _)| rel.as_str()));
     let ruleset = Ruleset {
-        hash: hash_sources(hashed),
-        path: path.to_owned(),
+        hash,
+        path: src.name.to_owned(),
         least_loaded_agents: super::least_loaded(&pools),
         pool_names: pools.keys().cloned().collect(),
         source_files,
+        scripts: scripts.into_iter().collect(),
         regions,
         pools,
         rules,
@@ -88,10 +90,9 @@ pub(super) fn compile(source: &str, path: &Path) -> Result<Loaded, RulesError> {
 }
 
 struct Compiler<'a> {
+    src: &'a RuleSources<'a>,
     /// The rules file, named in errors.
     path: &'a Path,
-    /// Its directory: script paths are relative to it.
-    base: PathBuf,
     pos: Positions,
     errors: Vec<Diagnostic>,
     /// The rule being compiled, named in errors.

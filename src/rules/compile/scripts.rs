@@ -33,7 +33,7 @@ impl Compiler<'_> {
         }
     }
 
-    /// `script: PATH`, relative to the rules file.
+    /// `script: PATH`, relative to the rules file, read through the ruleset's sources.
     pub(super) fn script_file(&mut self, at: &str, v: &Yaml) -> Option<Action> {
         let Some(rel) = v.as_str().filter(|s| !s.trim().is_empty()) else {
             self.err(
@@ -42,8 +42,8 @@ impl Compiler<'_> {
             );
             return None;
         };
-        let file = self.base.join(rel);
-        let src = match std::fs::read_to_string(&file) {
+        let file = self.src.script_path(rel);
+        let src = match self.src.read_script(rel) {
             Ok(s) => s,
             Err(e) => {
                 self.err(at, format!("cannot read script {}: {e}", file.display()));
