@@ -2,6 +2,7 @@
 //!
 //! Each leaf carries a precomputed description so a failed match explains itself in
 //! the trace without formatting strings on the hot path.
+use super::operator::Operator;
 use regex::Regex;
 use serde_json::Value;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub enum Subject {
     Region,
 }
 
+/// A compiled operator with its argument (see [`Operator`] for the names).
 #[derive(Debug, Clone)]
 pub enum Op {
     Eq(Value),
@@ -50,6 +52,24 @@ pub enum Op {
 }
 
 impl Op {
+    /// Which operator this is (its name and description live there).
+    pub fn operator(&self) -> Operator {
+        match self {
+            Op::Eq(_) => Operator::Eq,
+            Op::Ne(_) => Operator::Ne,
+            Op::In(_) => Operator::In,
+            Op::NotIn(_) => Operator::NotIn,
+            Op::Exists(_) => Operator::Exists,
+            Op::Gt(_) => Operator::Gt,
+            Op::Gte(_) => Operator::Gte,
+            Op::Lt(_) => Operator::Lt,
+            Op::Lte(_) => Operator::Lte,
+            Op::Prefix(_) => Operator::Prefix,
+            Op::Regex(_) => Operator::Regex,
+            Op::Contains(_) => Operator::Contains,
+        }
+    }
+
     /// Whether the operator holds for `v` (`None` = missing field).
     /// A missing or null value fails every operator except `exists: false`, `ne`, `not_in`.
     pub fn holds(&self, v: Option<&Value>) -> bool {

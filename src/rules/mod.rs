@@ -1,17 +1,21 @@
 //! Loading, validating and linting a ruleset (SPEC section 3).
 mod compile;
 pub mod condition;
+mod diagnostic;
 mod lint;
 pub mod model;
+pub mod operator;
 mod positions;
 pub mod script;
+mod sources;
 
-pub use model::{Action, IfHalted, Region, Rule};
+pub use diagnostic::{Diagnostic, RulesError};
+pub use model::{Action, IfHalted, Member, Pool, Region, Rule, Strategy};
 
 use script::Sandbox;
 use sha2::{Digest, Sha256};
+use sources::{RuleSources, Scripts};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A loaded, validated, compiled ruleset. Share it as `Arc<Ruleset>` across threads.
@@ -26,25 +30,39 @@ pub struct Ruleset {
     least_loaded_agents: Vec<String>,
     pool_names: Vec<String>,
     source_files: Vec<PathBuf>,
+    scripts: BTreeMap<String, String>,
 }
 
 impl Ruleset {
     /// Loads and validates a rules file and the scripts it names (relative to it).
     pub fn load(path: &Path) -> Result<Loaded, RulesError> {
-        let source = std::fs::read_to_string(path).map_err(|e| {
-            RulesError::single(Diagnostic::new(
-                path,
-                None,
-                None,
-                format!("cannot read rules file: {e}"),
-            ))
-        })?;
+        let source = sources::read_rules_file(path)?;
         Self::from_source(&source, path)
     }
 
-    /// Loads from text; `path` names the file in messages and anchors relative script paths.
+    /// Loads from text; `path` names the file in messages and anchors relative script
+    /// paths, which are read from disk.
     pub fn from_source(source: &str, path: &Path) -> Result<Loaded, RulesError> {
-        compile::compile(source, path)
+        compile::compile(&RuleSources {
+            name: path,
+            yaml: source,
+            scripts: Scripts::Files,
+        })
+    }
+
+    /// Loads from text with no file access: `scripts` maps each script path, as the rules
+    /// name it, to its source (rules kept in PostgreSQL). `name` names the rules in
+    /// messages. The same text gives the same ruleset, and hash, as from files.
+    pub fn from_sources(
+        yaml: &str,
+        scripts: &BTreeMap<String, String>,
+        name: &Path,
+    ) -> Result<Loaded, RulesError> {
+        compile::compile(&RuleSources {
+            name,
+            yaml,
+            scripts: Scripts::Memory(scripts),
+        })
     }
 
     /// Short hex SHA-256 of the rules file and every script it names (the `ruleset` column).
@@ -83,9 +101,16 @@ impl Ruleset {
         &self.pool_names
     }
 
-    /// Script and rules files the ruleset was read from, to watch for changes.
+    /// Script and rules files the ruleset was read from, to watch for changes (none
+    /// when it was compiled from memory).
     pub fn source_files(&self) -> &[PathBuf] {
         &self.source_files
+    }
+
+    /// The scripts the rules name, by path as named, with the source compiled: with the
+    /// YAML, all a ruleset is made of ([`Ruleset::from_sources`] takes them back).
+    pub fn scripts(&self) -> &BTreeMap<String, String> {
+        &self.scripts
     }
 }
 
@@ -111,102 +136,9 @@ pub(crate) fn hash_sources<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8
     hex::encode(&h.finalize()[..8])
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    RoundRobin,
-    Weighted,
-    LeastLoaded,
-}
-
-impl Strategy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RoundRobin => "round_robin",
-            Self::Weighted => "weighted",
-            Self::LeastLoaded => "least_loaded",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Pool {
-    pub name: String,
-    pub strategy: Strategy,
-    pub members: Vec<Member>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub agent: String,
-    /// 1 unless the pool is `weighted`.
-    pub weight: u32,
-}
-
 /// A ruleset and the warnings `check` shows (rules that can never decide, unused pools).
 #[derive(Debug)]
 pub struct Loaded {
     pub ruleset: Ruleset,
     pub warnings: Vec<Diagnostic>,
-}
-
-/// One finding, located: file, line, and the rule it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub rule: Option<String>,
-    pub message: String,
-}
-
-impl Diagnostic {
-    pub fn new(
-        file: &Path,
-        line: Option<usize>,
-        rule: Option<&str>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            file: file.to_owned(),
-            line,
-            rule: rule.map(str::to_owned),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Diagnostic {
-    /// `rules/routing.yaml:12: rule "luxury": unknown pool "luxry"`
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if let Some(r) = &self.rule {
-            write!(f, ": rule {r:?}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub struct RulesError {
-    pub errors: Vec<Diagnostic>,
-}
-
-impl RulesError {
-    fn single(d: Diagnostic) -> Self {
-        Self { errors: vec![d] }
-    }
-}
-
-impl fmt::Display for RulesError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.errors.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
 }

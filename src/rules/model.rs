@@ -74,3 +74,42 @@ impl Region {
             })
     }
 }
+
+/// How a pool deals its leads among its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    RoundRobin,
+    Weighted,
+    LeastLoaded,
+}
+
+impl Strategy {
+    /// Every strategy, in the order error messages list them.
+    pub const ALL: [Strategy; 3] = [Self::RoundRobin, Self::Weighted, Self::LeastLoaded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round_robin",
+            Self::Weighted => "weighted",
+            Self::LeastLoaded => "least_loaded",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub strategy: Strategy,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub agent: String,
+    /// 1 unless the pool is `weighted`.
+    pub weight: u32,
+}
