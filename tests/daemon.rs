@@ -15,6 +15,9 @@ const SAMPLE_LEADS: &str = include_str!("../rules/samples/leads.jsonl");
 #[tokio::test]
 async fn published_leads_become_rows_with_the_owners_simulate_predicts_and_events_are_relayed() {
     let mut env = Env::new(None).await;
+    // The sample leads carry fixed `received_at` times, long past by now: without a long
+    // threshold the 1 s sweeper would raise alerts among the decision events read below.
+    env.unassigned_after = "100000d";
     let events_q = env.bind_events().await;
     let mut d = env.spawn();
     d.wait_ready().await;
