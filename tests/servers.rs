@@ -85,15 +85,18 @@ async fn private_postgres_stops_restarts_and_recovers_from_a_kill_keeping_commit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_private_postgres_killed_by_drop_mid_test_leaves_no_process_behind() {
+async fn a_private_postgres_dropped_mid_test_leaves_no_process_behind() {
     let server = PrivatePostgres::start().await;
     let (url, dir) = (server.url(), server.dir().to_owned());
+    let postmaster = server.pid().expect("running");
     // A session open while the helper is dropped, as a failing test would leave one.
     let session = pg(&url).await;
+    let mut processes = pids(|_, ppid, _| ppid == postmaster);
+    assert!(processes.len() > 1, "a backend and the auxiliary processes");
+    processes.push(postmaster);
     drop(server);
     assert!(!dir.exists());
-    let marker = format!("LEADROUTER_TEST_SERVER={}", dir.display());
-    let left = processes_with(&marker);
+    let left = live(|pid, _, _| processes.contains(&pid));
     assert!(
         left.is_empty(),
         "processes of {} still run: {left:?}",
@@ -102,17 +105,45 @@ async fn a_private_postgres_killed_by_drop_mid_test_leaves_no_process_behind() {
     drop(session);
 }
 
-/// The pids whose environment holds `entry`.
-fn processes_with(entry: &str) -> Vec<String> {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_private_postgres_has_no_backend_left_and_starts_again_at_once() {
+    let mut server = PrivatePostgres::start().await;
+    let postmaster = server.pid().expect("running");
+    let _session = pg(&server.url()).await;
+    let mut processes = pids(|_, ppid, _| ppid == postmaster);
+    processes.push(postmaster);
+    server.kill();
+    let left = live(|pid, _, _| processes.contains(&pid));
+    assert!(left.is_empty(), "killed with the postmaster: {left:?}");
+    server.start_again().await;
+    assert!(server.accepting().await);
+}
+
+/// The live processes (zombies count as gone) for which `wanted(pid, ppid, pgrp)` holds,
+/// as their `/proc/PID/stat` lines.
+fn live(wanted: impl Fn(u32, u32, u32) -> bool) -> Vec<String> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|p| {
-            std::fs::read(p.path().join("environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == entry.as_bytes()))
+        .filter_map(|p| {
+            let pid: u32 = p.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
+            // After the command's closing parenthesis: state, ppid, pgrp.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?;
+            let ppid: u32 = fields.next()?.parse().ok()?;
+            let pgrp: u32 = fields.next()?.parse().ok()?;
+            (state != "Z" && wanted(pid, ppid, pgrp)).then_some(stat)
         })
-        .map(|p| p.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// [`live`]'s pids.
+fn pids(wanted: impl Fn(u32, u32, u32) -> bool) -> Vec<u32> {
+    live(wanted)
+        .iter()
+        .filter_map(|stat| stat.split_whitespace().next()?.parse().ok())
         .collect()
 }
 
@@ -206,10 +237,12 @@ async fn private_rabbitmq_node_stop_app_start_app_kill_and_stop_keep_persistent_
     );
 
     let dir = node.dir().to_owned();
+    let group = node.pid().expect("running");
+    let in_group = || live(|_, _, pgrp| pgrp == group);
+    assert!(in_group().len() > 1, "the script and the Erlang VM");
     drop(node);
     assert!(!dir.exists(), "{} removed", dir.display());
-    let marker = format!("LEADROUTER_TEST_SERVER={}", dir.display());
-    let left = processes_with(&marker);
+    let left = in_group();
     assert!(left.is_empty(), "processes of the node still run: {left:?}");
     assert!(
         amqp(&url).await.is_err(),

@@ -187,6 +187,7 @@ pub fn sweep_leftovers() {
             }
             let dir = lock_path.with_extension("");
             let killed = kill_marked(&dir);
+            postgres::remove_shared_memory(&dir.join("data"));
             eprintln!(
                 "removing {} left by a test run that was killed ({killed} server processes still ran)",
                 dir.display()
@@ -197,9 +198,14 @@ pub fn sweep_leftovers() {
     });
 }
 
-/// SIGKILLs every process whose environment holds `MARKER=<dir>`; how many there were.
+/// SIGKILLs every process whose environment holds `MARKER=<dir>` or `MARKER=<dir>/…` (a
+/// cluster's node); how many there were.
 fn kill_marked(dir: &Path) -> usize {
     let wanted = format!("{MARKER}={}", dir.display());
+    let marks = |v: &[u8]| {
+        v.strip_prefix(wanted.as_bytes())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+    };
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -215,9 +221,15 @@ fn kill_marked(dir: &Path) -> usize {
         {
             continue;
         }
-        if environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes()) {
-            // SAFETY: kill has no memory preconditions.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+        if environ.split(|b| *b == 0).any(marks) {
+            // A server's leader takes its whole group. (PostgreSQL's backends, in groups
+            // of their own and with their environment overwritten by their process
+            // titles, are not found: they exit by themselves once the postmaster is gone.)
+            // SAFETY: getpgid and kill have no memory preconditions.
+            unsafe {
+                let target = if libc::getpgid(pid) == pid { -pid } else { pid };
+                libc::kill(target, libc::SIGKILL);
+            }
             killed += 1;
         }
     }
@@ -293,10 +305,61 @@ pub(crate) fn signal(child: &Child, signal: libc::c_int) {
     unsafe { libc::kill(child.id() as libc::pid_t, signal) };
 }
 
-/// Kills `child`'s whole process group and reaps `child`.
+/// SIGKILL to `child` and to every process it forked, and reaps `child`. For a server
+/// whose children leave its process group (PostgreSQL puts each backend in a group of its
+/// own): `child` is stopped first, so it forks no other nor reacts to its children's
+/// death, while they are found (by their parent pid) and killed.
+pub(crate) fn kill_with_children(child: &mut Child) {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let forked = live_processes(|_, ppid, _| ppid == pid);
+    for &p in &forked {
+        // SAFETY: as above.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+    kill_group(child);
+    wait_gone(|p, _, _| forked.contains(&p));
+}
+
+/// Kills `child`'s whole process group, reaps `child`, and waits (up to 5 s) until the
+/// group's other processes are gone too, so a test sees nothing of the server after this.
 pub(crate) fn kill_group(child: &mut Child) {
+    let pgid = child.id() as libc::pid_t;
     signal_group(child, libc::SIGKILL);
     let _ = child.wait();
+    wait_gone(|_, _, pgrp| pgrp == pgid);
+}
+
+/// Waits up to 5 s until no live process is `which(pid, ppid, pgrp)`.
+fn wait_gone(which: impl Fn(libc::pid_t, libc::pid_t, libc::pid_t) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !live_processes(&which).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The processes, zombies left out, for which `which(pid, ppid, pgrp)` holds (from
+/// `/proc`; none where there is no `/proc`).
+fn live_processes(
+    which: impl Fn(libc::pid_t, libc::pid_t, libc::pid_t) -> bool,
+) -> Vec<libc::pid_t> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid = p.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
+            // After the command's closing parenthesis: state, ppid, pgrp.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?;
+            let ppid = fields.next()?.parse().ok()?;
+            let pgrp = fields.next()?.parse().ok()?;
+            (state != "Z" && which(pid, ppid, pgrp)).then_some(pid)
+        })
+        .collect()
 }
 
 /// Waits up to `timeout` for `child` to exit; whether it did.
@@ -310,20 +373,44 @@ pub(crate) async fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
     .is_ok()
 }
 
-/// A port on 127.0.0.1 nothing listens on now, and not handed out before by this process
-/// (a server binds it only later, when it starts). Ports 35672-35682 are left alone:
-/// RabbitMQ's command-line tools on this machine take theirs there.
+/// A port on 127.0.0.1 nothing listens on now, not handed out before by this process (a
+/// server binds it only later, and again after each restart).
+///
+/// It is taken below the kernel's ephemeral range (`ip_local_port_range`), from 20000 up:
+/// a port there is never given to another program's outgoing connection or `bind(0)` in
+/// the meantime, nor to the daemon's own reconnection attempts while its server is down.
+/// 25672 is left to the machine's RabbitMQ (its distribution port).
 pub fn free_port() -> u16 {
     static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     let given = given.get_or_insert_with(HashSet::new);
-    loop {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        let port = listener.local_addr().expect("its address").port();
-        if !(35672..=35682).contains(&port) && given.insert(port) {
+    let below = ephemeral_ports_start();
+    for _ in 0..1000 {
+        let port = if below > 21_000 {
+            let span = u128::from(below - 20_000);
+            20_000 + (uuid::Uuid::new_v4().as_u128() % span) as u16
+        } else {
+            // No room below the ephemeral range: any port the kernel says is free.
+            let any = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+            any.local_addr().expect("its address").port()
+        };
+        if port != 25_672
+            && !given.contains(&port)
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
+            given.insert(port);
             return port;
         }
     }
+    panic!("no free port on 127.0.0.1 below {below}");
+}
+
+/// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+fn ephemeral_ports_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// The last `lines` lines of a log file (for a failure message).

@@ -1,7 +1,9 @@
 //! A PostgreSQL of the test's own: `initdb` into a temporary directory, the `postgres`
 //! server of the same installation on 127.0.0.1 and a free port, trust authentication, no
 //! Unix socket.
-use super::{RunAs, ServerDir, find_bin_dir, kill_group, path_dirs, signal, spawn_server, tail};
+use super::{
+    RunAs, ServerDir, find_bin_dir, kill_with_children, path_dirs, signal, spawn_server, tail,
+};
 use crate::wait::poll_until;
 use sqlx::{Connection, PgConnection};
 use std::path::{Path, PathBuf};
@@ -130,7 +132,7 @@ impl PrivatePostgres {
         let mut child = self.child.take().expect("PostgreSQL is running");
         signal(&child, libc::SIGINT);
         if !super::wait_exit(&mut child, STOP_TIMEOUT).await {
-            kill_group(&mut child);
+            kill_with_children(&mut child);
             panic!(
                 "private PostgreSQL did not stop within {STOP_TIMEOUT:?}\n{}",
                 tail(&self.log, 40)
@@ -151,7 +153,13 @@ impl PrivatePostgres {
     /// and a new postmaster refuses to start while they hold the old shared memory.)
     pub fn kill(&mut self) {
         let mut child = self.child.take().expect("PostgreSQL is running");
-        kill_group(&mut child);
+        kill_with_children(&mut child);
+    }
+
+    /// The postmaster's pid (`None` while stopped). Its backends are its children, each in
+    /// a process group of its own.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The temporary directory holding its data and log (removed on drop).
@@ -175,7 +183,7 @@ impl Drop for PrivatePostgres {
             while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            kill_group(&mut child);
+            kill_with_children(&mut child);
         }
         remove_shared_memory(&self.data);
     }
@@ -272,10 +280,11 @@ fn write_config(data: &Path, port: u16) {
 }
 
 /// Removes the SysV shared memory segment a killed postmaster leaves: the one named on
-/// line 7 of `postmaster.pid` ("key id"), if it still has that key and nobody attached.
-/// Nothing once the file is gone (a clean shutdown removed both).
+/// line 7 of `postmaster.pid` ("key id"), if it still has that key (the kernel frees it
+/// once the last process still attached exits). Nothing once the file is gone (a clean
+/// shutdown removed both).
 #[cfg(target_os = "linux")]
-fn remove_shared_memory(data: &Path) {
+pub(super) fn remove_shared_memory(data: &Path) {
     let Ok(pid_file) = std::fs::read_to_string(data.join("postmaster.pid")) else {
         return;
     };
@@ -293,14 +302,11 @@ fn remove_shared_memory(data: &Path) {
     // SAFETY: `stat` is a valid buffer for IPC_STAT; IPC_RMID takes none.
     unsafe {
         let mut stat: libc::shmid_ds = std::mem::zeroed();
-        if libc::shmctl(shmid, libc::IPC_STAT, &mut stat) == 0
-            && stat.shm_perm.__key == key
-            && stat.shm_nattch == 0
-        {
+        if libc::shmctl(shmid, libc::IPC_STAT, &mut stat) == 0 && stat.shm_perm.__key == key {
             libc::shmctl(shmid, libc::IPC_RMID, std::ptr::null_mut());
         }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn remove_shared_memory(_data: &Path) {}
+pub(super) fn remove_shared_memory(_data: &Path) {}

@@ -320,6 +320,12 @@ impl PrivateRabbit {
         self.node.wait_ready(BOOT_TIMEOUT).await;
     }
 
+    /// The pid of the node's `rabbitmq-server`, which leads the node's process group
+    /// (`None` while stopped).
+    pub fn pid(&self) -> Option<u32> {
+        self.node.child.as_ref().map(Child::id)
+    }
+
     /// The temporary directory holding its data and logs (removed on drop).
     pub fn dir(&self) -> &Path {
         self.dir.path()
