@@ -10,7 +10,7 @@
 //!   removes the directory, also when the test panics. A run that is itself killed
 //!   (Ctrl-C, a CI timeout) cannot run `Drop`: the next run finds its directory by a lock
 //!   nobody holds any more, kills what is left of its servers and removes it
-//!   ([`sweep_leftovers`]).
+//!   (`sweep_leftovers`).
 //! - Run as root (as CI does), a server runs as its package's system user (`postgres`,
 //!   `rabbitmq`; `LEADROUTER_TEST_SERVER_USER` names another): `initdb` refuses root.
 mod cluster;
@@ -72,6 +72,7 @@ impl RunAs {
 
 fn lookup_user(name: &str) -> Option<(u32, u32)> {
     let cname = CString::new(name).ok()?;
+    // SAFETY: `passwd` is plain data (integers and pointers), valid all zero.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
@@ -162,7 +163,7 @@ fn parent_dir() -> PathBuf {
 /// lock is free, and older than a few seconds, so not one being created right now). Their
 /// servers' processes are killed, found by the [`MARKER`] in their environment; the
 /// directories are removed.
-pub fn sweep_leftovers() {
+pub(crate) fn sweep_leftovers() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let Ok(entries) = std::fs::read_dir(parent_dir()) else {
@@ -380,7 +381,7 @@ pub(crate) async fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
 /// a port there is never given to another program's outgoing connection or `bind(0)` in
 /// the meantime, nor to the daemon's own reconnection attempts while its server is down.
 /// 25672 is left to the machine's RabbitMQ (its distribution port).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     let given = given.get_or_insert_with(HashSet::new);
