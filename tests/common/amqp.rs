@@ -41,10 +41,14 @@ pub fn settings(names: &BrokerNames, prefetch: u16) -> BrokerSettings {
 
 /// A direct connection for the test itself (publishing, inspecting, cleaning up).
 pub async fn connect() -> Connection {
-    let url = url();
+    connect_to(&url()).await
+}
+
+/// [`connect`] to the broker at `url` (a test's own, see [`crate::servers`]).
+pub async fn connect_to(url: &str) -> Connection {
     match tokio::time::timeout(
         Duration::from_secs(10),
-        Connection::connect(&url, ConnectionProperties::default()),
+        Connection::connect(url, ConnectionProperties::default()),
     )
     .await
     {
@@ -52,16 +56,15 @@ pub async fn connect() -> Connection {
         Ok(Err(e)) => panic!(
             "RabbitMQ is not reachable at {} ({e}). These tests need a real broker: \
              start it with `rabbitmq-server -detached` or set AMQP_URL.",
-            redact_url(&url)
+            redact_url(url)
         ),
-        Err(_) => panic!(
-            "RabbitMQ at {} did not answer within 10 s",
-            redact_url(&url)
-        ),
+        Err(_) => panic!("RabbitMQ at {} did not answer within 10 s", redact_url(url)),
     }
 }
 
 pub struct Fixture {
+    /// The broker it connects to (the machine's unless a test brought its own).
+    pub url: String,
     pub names: BrokerNames,
     pub conn: Connection,
     /// Confirm-mode channel for the test's own publishes and gets.
@@ -73,13 +76,19 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new() -> Self {
-        let conn = connect().await;
+        Self::on(&url()).await
+    }
+
+    /// A fixture on the broker at `url`.
+    pub async fn on(url: &str) -> Self {
+        let conn = connect_to(url).await;
         let channel = conn.create_channel().await.expect("open test channel");
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .expect("confirm.select");
         Self {
+            url: url.to_owned(),
             names: fresh_names(),
             conn,
             channel,
@@ -178,7 +187,7 @@ impl Drop for Fixture {
         }
         // A failed test: clean up on a thread of our own, since we may be inside
         // (or outside) a runtime while unwinding.
-        let names = self.names.clone();
+        let (url, names) = (self.url.clone(), self.names.clone());
         let extra = self.extra_queues.clone();
         let cleaner = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -190,7 +199,7 @@ impl Drop for Fixture {
             rt.block_on(async {
                 if let Ok(Ok(conn)) = tokio::time::timeout(
                     Duration::from_secs(5),
-                    Connection::connect(&url(), ConnectionProperties::default()),
+                    Connection::connect(&url, ConnectionProperties::default()),
                 )
                 .await
                 {

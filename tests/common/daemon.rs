@@ -11,6 +11,40 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
+/// The servers an [`Env`] uses, by URL: the machine's ([`Servers::machine`], what every
+/// ordinary test uses), or, for a test that stops or kills one, its own
+/// ([`crate::servers`]).
+#[derive(Clone, Debug)]
+pub struct Servers {
+    pub amqp_url: String,
+    /// A PostgreSQL server's URL without a database: each `Env` makes a fresh one there.
+    pub db_server_url: String,
+}
+
+impl Servers {
+    /// `AMQP_URL` and `TEST_DATABASE_URL`, or their defaults.
+    pub fn machine() -> Servers {
+        Servers {
+            amqp_url: crate::amqp::url(),
+            db_server_url: crate::db::server_url(),
+        }
+    }
+
+    pub fn with_amqp(self, url: String) -> Servers {
+        Servers {
+            amqp_url: url,
+            ..self
+        }
+    }
+
+    pub fn with_db(self, server_url: String) -> Servers {
+        Servers {
+            db_server_url: server_url,
+            ..self
+        }
+    }
+}
+
 pub struct Env {
     pub db: TestDb,
     pub amqp: Fixture,
@@ -24,6 +58,11 @@ pub struct Env {
 impl Env {
     /// A fresh database and queue names; the sample rules, or `rules_yaml` if given.
     pub async fn new(rules_yaml: Option<&str>) -> Env {
+        Self::on(rules_yaml, &Servers::machine()).await
+    }
+
+    /// [`Env::new`] on `servers`.
+    pub async fn on(rules_yaml: Option<&str>, servers: &Servers) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let rules_dir = dir.path().join("rules");
         std::fs::create_dir_all(rules_dir.join("scripts")).unwrap();
@@ -41,8 +80,8 @@ impl Env {
             }
         }
         Env {
-            db: TestDb::unique(),
-            amqp: Fixture::new().await,
+            db: TestDb::unique_on(&servers.db_server_url),
+            amqp: Fixture::on(&servers.amqp_url).await,
             dir,
             rules,
             unassigned_after: "24h",
@@ -52,7 +91,7 @@ impl Env {
 
     /// Writes a config for one instance (its own HTTP port) and starts the daemon.
     pub fn spawn(&mut self) -> Daemon {
-        let (amqp, db) = (crate::amqp::url(), self.db.url.clone());
+        let (amqp, db) = (self.amqp.url.clone(), self.db.url.clone());
         self.spawn_with_urls(&amqp, &db)
     }
 

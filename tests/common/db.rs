@@ -19,6 +19,8 @@ pub fn server_url() -> String {
 /// One test's database. Call [`TestDb::cleanup`] at the end; if the test panics
 /// first, `Drop` drops the database on a helper thread.
 pub struct TestDb {
+    /// The server's URL, without a database (the machine's unless a test brought its own).
+    pub server: String,
     pub name: String,
     /// The URL to connect to it (no password in the default setup).
     pub url: String,
@@ -29,7 +31,7 @@ impl TestDb {
     /// A fresh, empty database (no schema yet).
     pub async fn create() -> TestDb {
         let db = Self::unique();
-        let mut admin = admin_connection().await;
+        let mut admin = admin_connection(&db.server).await;
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{}\"", db.name)))
             .execute(&mut admin)
             .await
@@ -40,9 +42,16 @@ impl TestDb {
 
     /// A fresh name whose database does not exist yet (to test creation on connect).
     pub fn unique() -> TestDb {
+        Self::unique_on(&server_url())
+    }
+
+    /// [`TestDb::unique`] on the server at `server` (a URL without a database).
+    pub fn unique_on(server: &str) -> TestDb {
+        let server = server.trim_end_matches('/').to_owned();
         let name = format!("leadrouter_test_{}", uuid::Uuid::new_v4().simple());
-        let url = format!("{}/{}", server_url(), name);
+        let url = format!("{server}/{name}");
         TestDb {
+            server,
             name,
             url,
             cleaned: false,
@@ -93,7 +102,7 @@ impl TestDb {
     }
 
     pub async fn exists(&self) -> bool {
-        let mut admin = admin_connection().await;
+        let mut admin = admin_connection(&self.server).await;
         let found: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(&self.name)
@@ -106,7 +115,7 @@ impl TestDb {
 
     /// Drops the database (terminating connections still open to it).
     pub async fn cleanup(mut self) {
-        drop_database(&self.name).await;
+        drop_database(&self.server, &self.name).await;
         self.cleaned = true;
     }
 }
@@ -118,13 +127,13 @@ impl Drop for TestDb {
         }
         // Drop may run inside a tokio runtime (a panicking async test), where blocking
         // on another future is not allowed: use a thread with its own runtime.
-        let name = self.name.clone();
+        let (server, name) = (self.server.clone(), self.name.clone());
         let joined = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             if let Ok(rt) = rt {
-                rt.block_on(drop_database(&name));
+                rt.block_on(drop_database(&server, &name));
             }
         })
         .join();
@@ -148,21 +157,21 @@ async fn query_count(conn: &mut PgConnection, sql: &str) -> Result<i64, sqlx::Er
         .await
 }
 
-async fn admin_connection() -> PgConnection {
-    let url = format!("{}/postgres", server_url());
+async fn admin_connection(server: &str) -> PgConnection {
+    let url = format!("{server}/postgres");
     match PgConnection::connect(&url).await {
         Ok(c) => c,
         Err(e) => panic!(
             "PostgreSQL is not reachable at {} ({e}). The store tests need a real server: \
              start it (e.g. `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) \
              or point TEST_DATABASE_URL at one.",
-            server_url()
+            server
         ),
     }
 }
 
-async fn drop_database(name: &str) {
-    let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", server_url())).await else {
+async fn drop_database(server: &str, name: &str) {
+    let Ok(mut admin) = PgConnection::connect(&format!("{server}/postgres")).await else {
         eprintln!("warning: could not connect to drop test database {name}");
         return;
     };

@@ -1,15 +1,14 @@
-//! Fault injection for the fault suite: stopping and starting RabbitMQ and
-//! PostgreSQL on this machine, publishing many leads fast, and the checks every fault
-//! test ends with (each lead decided exactly once, rotations fair, every event
-//! relayed).
+//! The fault suite's publishing, observing and checks: publishing many leads fast, and
+//! the checks every fault test ends with (each lead decided exactly once, rotations fair,
+//! every event relayed).
 //!
-//! The service commands are the ones an operator would type: `rabbitmqctl stop_app` /
-//! `start_app` and `pg_ctlcluster ... stop|start|restart`. A [`ServicesGuard`] starts
-//! both again when a test ends, even by a panic, so one failure cannot take the rest
-//! of the suite (or a colleague's shell) down with it.
+//! The faults themselves are the servers' own: each test that stops, restarts or kills
+//! PostgreSQL or RabbitMQ starts a private one (`common::servers`) and points its daemon
+//! and its checks at it, so the machine's servers, which other tests use meanwhile, are
+//! never touched.
 use common::daemon::{Daemon, Env};
-use common::wait::{poll_until, wait_until};
-use futures_util::{FutureExt, StreamExt};
+use common::wait::poll_until;
+use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -17,151 +16,15 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation, ExchangeKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::panic::AssertUnwindSafe;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Serialises the fault tests that run a daemon: a broker or database restart would
-/// break any other test running at that moment, and one daemon at a time keeps a 2-core
-/// CI runner's timings sane. A tokio mutex: no poisoning when a
-/// test fails while holding it.
+/// Runs the fault tests that run a daemon one after another: one daemon at a time keeps a
+/// 2-core CI runner's timings sane (the tests assert on some: an exit within 10 s, an
+/// event within 4 s). A test starts its private servers before it takes the lock, so
+/// their boot overlaps the previous test. A tokio mutex: no poisoning when a test fails
+/// while holding it.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-// ---------------------------------------------------------------------------------
-// Services
-
-/// `cmd args` with no file descriptor beyond stdin, stdout and stderr. A server started
-/// here (PostgreSQL by `pg_ctlcluster`, RabbitMQ by `rabbitmq-server`) would otherwise
-/// inherit every descriptor this test process inherited, among them the one of
-/// `flock /tmp/leadrouter-machine.lock cargo test …`, and hold the machine lock for as
-/// long as the server runs.
-fn service_command(cmd: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("bash");
-    c.arg("-c")
-        .arg(r#"for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null; exec "$@""#)
-        .arg("bash")
-        .arg(cmd)
-        .args(args);
-    c
-}
-
-fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
-    let out = service_command(cmd, args)
-        .output()
-        .map_err(|e| format!("cannot run {cmd}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{cmd} {}` failed ({}): {}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-fn pg_version() -> String {
-    std::fs::read_dir("/etc/postgresql")
-        .expect("PostgreSQL cluster config in /etc/postgresql")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .max()
-        .expect("a PostgreSQL version under /etc/postgresql")
-}
-
-fn pg_ctl(action: &str) {
-    let v = pg_version();
-    run(
-        "pg_ctlcluster",
-        &["--skip-systemctl-redirect", &v, "main", action],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-}
-
-pub fn pg_accepting() -> bool {
-    Command::new("pg_isready")
-        .args(["-q", "-h", "127.0.0.1", "-p", "5432"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-pub async fn stop_postgres() {
-    pg_ctl("stop");
-    wait_until(
-        "PostgreSQL stopped",
-        secs(30),
-        async || pg_accepting(),
-        |up| !up,
-    )
-    .await;
-}
-
-pub async fn start_postgres() {
-    if !pg_accepting() {
-        // "already running" is not an error worth failing on.
-        let _ = run(
-            "pg_ctlcluster",
-            &["--skip-systemctl-redirect", &pg_version(), "main", "start"],
-        );
-    }
-    wait_postgres_up().await;
-}
-
-pub async fn restart_postgres() {
-    pg_ctl("restart");
-    wait_postgres_up().await;
-}
-
-async fn wait_postgres_up() {
-    let what = "PostgreSQL accepting connections";
-    wait_until(what, secs(60), async || pg_accepting(), |up| *up).await;
-}
-
-/// `rabbitmqctl stop_app`: the node stays up, the broker closes every connection.
-pub fn stop_rabbitmq() {
-    run("rabbitmqctl", &["-q", "stop_app"]).unwrap_or_else(|e| panic!("{e}"));
-}
-
-/// `rabbitmqctl start_app` (or a fresh node if it is down), then waits for startup.
-pub async fn start_rabbitmq() {
-    if run("rabbitmqctl", &["-q", "start_app"]).is_err() {
-        let _ = run("rabbitmq-server", &["-detached"]);
-        let status = async || run("rabbitmqctl", &["-q", "status"]).is_ok();
-        wait_until("RabbitMQ node up", secs(90), status, |up| *up).await;
-        let _ = run("rabbitmqctl", &["-q", "start_app"]);
-    }
-    run("rabbitmqctl", &["-q", "await_startup", "--timeout", "90"])
-        .unwrap_or_else(|e| panic!("{e}"));
-}
-
-/// Starts RabbitMQ and PostgreSQL again when dropped, whatever the test did.
-pub struct ServicesGuard;
-
-impl Drop for ServicesGuard {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which cannot block on a future: a thread
-        // with a runtime of its own.
-        let restarted = std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime to restart the services");
-            let rabbit = rt.block_on(AssertUnwindSafe(start_rabbitmq()).catch_unwind());
-            let pg = rt.block_on(AssertUnwindSafe(start_postgres()).catch_unwind());
-            rabbit.is_ok() && pg.is_ok()
-        })
-        .join();
-        if !matches!(restarted, Ok(true)) && !std::thread::panicking() {
-            panic!("could not bring RabbitMQ and PostgreSQL back; run scripts/ensure-services.sh");
-        }
-    }
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 // ---------------------------------------------------------------------------------
 // Publishing and observing
@@ -173,11 +36,11 @@ pub fn leads(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
         .collect()
 }
 
-/// Publishes `bodies` to `queue` on a connection of its own, pipelined, and waits for
-/// every publisher confirm (a window at a time): thousands per second, where the
-/// fixture's one-confirm-per-message publish does hundreds.
-pub async fn publish_fast(queue: &str, bodies: &[String]) {
-    let conn = common::amqp::connect().await;
+/// Publishes `bodies` to `queue` of the broker at `amqp_url` on a connection of its own,
+/// pipelined, and waits for every publisher confirm (a window at a time): thousands per
+/// second, where the fixture's one-confirm-per-message publish does hundreds.
+pub async fn publish_fast(amqp_url: &str, queue: &str, bodies: &[String]) {
+    let conn = common::amqp::connect_to(amqp_url).await;
     let ch = conn.create_channel().await.expect("channel");
     ch.confirm_select(ConfirmSelectOptions::default())
         .await
@@ -267,7 +130,7 @@ pub async fn declare_topology(env: &Env) {
 
 /// After a broker restart the fixture's own connection is dead: open a new one.
 pub async fn reconnect_fixture(env: &mut Env) {
-    let conn = common::amqp::connect().await;
+    let conn = common::amqp::connect_to(&env.amqp.url).await;
     let channel = conn.create_channel().await.expect("channel");
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -277,14 +140,15 @@ pub async fn reconnect_fixture(env: &mut Env) {
     env.amqp.channel = channel;
 }
 
-/// Consumes `queue` (auto-ack) until every id in `want` was seen as an event's
-/// `lead_id`, or `secs` pass. Returns the actors of each lead_id's events.
+/// Consumes `queue` of the broker at `amqp_url` until every id in `want` was seen as an
+/// event's `lead_id`, or `secs` pass. Returns the actors of each lead_id's events.
 pub async fn collect_events(
+    amqp_url: &str,
     queue: &str,
     want: &HashSet<String>,
     secs: u64,
 ) -> HashMap<String, Vec<String>> {
-    let conn = common::amqp::connect().await;
+    let conn = common::amqp::connect_to(amqp_url).await;
     let ch = conn.create_channel().await.expect("channel");
     ch.basic_qos(2000, BasicQosOptions::default())
         .await
@@ -435,7 +299,7 @@ pub async fn assert_every_event_relayed(
     published: &HashSet<String>,
     secs: u64,
 ) -> HashMap<String, Vec<String>> {
-    let seen = collect_events(events_queue, published, secs).await;
+    let seen = collect_events(&env.amqp.url, events_queue, published, secs).await;
     let missing: Vec<&String> = published
         .iter()
         .filter(|id| !seen.contains_key(*id))
@@ -504,8 +368,14 @@ pub fn reassign(env: &Env, lead_id: &str, to: &str) {
 
 /// Consumes `queue` until an event by actor `fault-test` for `lead_id` arrives;
 /// returns how long that took from `since`, or fails after `secs`.
-pub async fn wait_admin_event(queue: &str, lead_id: &str, since: Instant, secs: u64) -> Duration {
-    let conn = common::amqp::connect().await;
+pub async fn wait_admin_event(
+    env: &Env,
+    queue: &str,
+    lead_id: &str,
+    since: Instant,
+    secs: u64,
+) -> Duration {
+    let conn = common::amqp::connect_to(&env.amqp.url).await;
     let ch = conn.create_channel().await.expect("channel");
     let mut consumer = ch
         .basic_consume(

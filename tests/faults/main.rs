@@ -10,15 +10,16 @@
 //! - the daemon recovered by itself: `/readyz` is 200 again and it was not restarted
 //!   (unless the fault was a kill), and nothing panicked.
 //!
-//! These tests stop and start RabbitMQ and PostgreSQL on this machine, so they hold
-//! [`SERIAL`] for their whole run (the other tests of this binary would break while a
-//! server is down), and a [`ServicesGuard`] brings both back even when a test fails.
-//! Any other test run on the machine breaks while a server is down, so this target is
-//! `test = false` in Cargo.toml: plain `cargo test` never runs it. Run it by name, under
-//! the machine lock: `flock /tmp/leadrouter-machine.lock cargo test --test faults`.
+//! The tests that stop, restart or kill a server start one of their own
+//! (`common::servers`: a private PostgreSQL or RabbitMQ node in a temporary directory, on
+//! free ports) and point the daemon at it; the others use the machine's servers, as every
+//! other test does. So the suite never touches the machine's servers and runs with plain
+//! `cargo test`. The tests that run a daemon take [`SERIAL`] (one at a time), after
+//! starting their servers.
 mod harness;
 
-use common::daemon::{Daemon, Env};
+use common::daemon::{Daemon, Env, Servers};
+use common::servers::{PrivatePostgres, PrivateRabbit};
 use common::wait::poll_until;
 use harness::*;
 use std::collections::HashSet;
@@ -50,7 +51,7 @@ async fn assert_nothing_lost(env: &Env, events_q: &str, published: &HashSet<Stri
 async fn assert_listen_resumed(env: &Env, events_q: &str, lead_id: &str) {
     let since = Instant::now();
     reassign(env, lead_id, "zed");
-    let took = wait_admin_event(events_q, lead_id, since, 30).await;
+    let took = wait_admin_event(env, events_q, lead_id, since, 30).await;
     assert!(
         took < Duration::from_secs(4),
         "the reassignment event took {took:?}: the relay no longer hears NOTIFY"
@@ -76,8 +77,8 @@ async fn sigkill_in_the_middle_of_20000_leads_then_a_restart_decides_each_exactl
     let n = 20_000;
     let bodies = leads("kill", 0..n);
     let published = ids(&bodies);
-    let inbound = env.amqp.names.inbound.clone();
-    let publisher = tokio::spawn(async move { publish_fast(&inbound, &bodies).await });
+    let (url, inbound) = (env.amqp.url.clone(), env.amqp.names.inbound.clone());
+    let publisher = tokio::spawn(async move { publish_fast(&url, &inbound, &bodies).await });
     let mut duplicates = 0.0;
     for at in [n / 4, n * 3 / 5] {
         wait_some_leads(&env, at as i64, 120).await;
@@ -104,10 +105,11 @@ async fn sigkill_in_the_middle_of_20000_leads_then_a_restart_decides_each_exactl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_and_loses_nothing() {
+    let mut rabbit = PrivateRabbit::start().await;
     let _serial = SERIAL.lock().await;
-    let _services = ServicesGuard;
     let started = Instant::now();
-    let mut env = Env::new(Some(POOL_RULES)).await;
+    let servers = Servers::machine().with_amqp(rabbit.url());
+    let mut env = Env::on(Some(POOL_RULES), &servers).await;
     let events_q = durable_events_queue(&mut env).await;
     declare_topology(&env).await;
     // A backlog with poison in it: dead-lettering is under way when the broker goes.
@@ -118,12 +120,12 @@ async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_a
     for (i, p) in poison.iter().enumerate() {
         bodies.insert(i * 400 + 100, p.clone());
     }
-    publish_fast(&env.amqp.names.inbound, &bodies).await;
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &bodies).await;
     let mut d = env.spawn();
     d.wait_ready().await;
 
     wait_some_leads(&env, 500, 60).await;
-    stop_rabbitmq();
+    rabbit.stop_app().await;
     let at_stop = env.count("SELECT count(*) FROM leads").await;
     eprintln!("RabbitMQ stopped with {at_stop} of {n} leads decided");
     assert!(at_stop < n as i64, "the broker went away mid-stream");
@@ -134,12 +136,12 @@ async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_a
     let changed_at = Instant::now();
     reassign(&env, "rmq-0", "zed");
     assert!(env.count("SELECT count(*) FROM outbox").await >= 1);
-    start_rabbitmq().await;
+    rabbit.start_app().await;
     reconnect_fixture(&mut env).await;
 
     // The daemon reconnects by itself and goes on with the backlog and new leads.
     let after = leads("rmq-after", 0..1000);
-    publish_fast(&env.amqp.names.inbound, &after).await;
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &after).await;
     let published: HashSet<String> = published.union(&ids(&after)).cloned().collect();
     wait_leads(&env, published.len() as i64, 120, &[&d]).await;
     assert_each_decided_once(&env, &published).await;
@@ -147,7 +149,7 @@ async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_a
     // The reassignment's event went out once the broker was back (perhaps already
     // among those just collected).
     if !seen["rmq-0"].iter().any(|a| a == "fault-test") {
-        wait_admin_event(&events_q, "rmq-0", changed_at, 60).await;
+        wait_admin_event(&env, &events_q, "rmq-0", changed_at, 60).await;
     }
     assert_recovered(&mut d).await;
     assert!(metric(&d, "leadrouter_broker_up") == 1.0);
@@ -169,28 +171,72 @@ async fn rabbitmq_stopped_and_started_mid_stream_the_running_daemon_reconnects_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgresql_restarted_mid_stream_the_running_daemon_reconnects_and_loses_nothing() {
+async fn rabbitmq_killed_mid_stream_and_started_again_the_running_daemon_loses_nothing() {
+    let mut rabbit = PrivateRabbit::start().await;
     let _serial = SERIAL.lock().await;
-    let _services = ServicesGuard;
     let started = Instant::now();
-    let mut env = Env::new(Some(POOL_RULES)).await;
+    let servers = Servers::machine().with_amqp(rabbit.url());
+    let mut env = Env::on(Some(POOL_RULES), &servers).await;
+    let events_q = durable_events_queue(&mut env).await;
+    declare_topology(&env).await;
+    // Persistent and confirmed, so on disk: the node's crash loses none of them.
+    let n = 15_000;
+    let bodies = leads("rmqkill", 0..n);
+    let mut published = ids(&bodies);
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &bodies).await;
+    let mut d = env.spawn();
+    d.wait_ready().await;
+
+    wait_some_leads(&env, 500, 60).await;
+    // No connection is closed: the daemon sees its sockets die.
+    rabbit.kill();
+    let at_kill = env.count("SELECT count(*) FROM leads").await;
+    eprintln!("RabbitMQ killed with {at_kill} of {n} leads decided");
+    assert!(at_kill < n as i64, "the broker died mid-stream");
+    d.wait_unready("broker: down", Duration::from_secs(15))
+        .await;
+    rabbit.start_again().await;
+    reconnect_fixture(&mut env).await;
+
+    let after = leads("rmqkill-after", 0..1000);
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &after).await;
+    published.extend(ids(&after));
+    wait_leads(&env, published.len() as i64, 120, &[&d]).await;
+    assert_nothing_lost(&env, &events_q, &published).await;
+    assert_recovered(&mut d).await;
+    assert!(metric(&d, "leadrouter_broker_up") == 1.0);
+    eprintln!(
+        "{} duplicates recognised; {:?} in all",
+        metric(&d, "leadrouter_leads_duplicate_total"),
+        started.elapsed()
+    );
+    d.kill();
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_mid_stream_the_running_daemon_reconnects_and_loses_nothing() {
+    let mut pg = PrivatePostgres::start().await;
+    let _serial = SERIAL.lock().await;
+    let started = Instant::now();
+    let mut env = Env::on(Some(POOL_RULES), &Servers::machine().with_db(pg.url())).await;
     let events_q = durable_events_queue(&mut env).await;
     declare_topology(&env).await;
     // Enough that the restart (1-2 s) lands mid-stream at several thousand leads/s.
     let n = 40_000;
     let bodies = leads("pgr", 0..n);
     let mut published = ids(&bodies);
-    publish_fast(&env.amqp.names.inbound, &bodies).await;
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &bodies).await;
     let mut d = env.spawn();
     d.wait_ready().await;
 
     wait_some_leads(&env, 1000, 60).await;
-    restart_postgres().await;
+    pg.restart().await;
     let at_restart = env.count("SELECT count(*) FROM leads").await;
     eprintln!("PostgreSQL restarted with {at_restart} of {n} leads decided");
     assert!(at_restart < n as i64, "the database restarted mid-stream");
     let after = leads("pgr-after", 0..1000);
-    publish_fast(&env.amqp.names.inbound, &after).await;
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &after).await;
     published.extend(ids(&after));
     wait_leads(&env, published.len() as i64, 120, &[&d]).await;
     assert_nothing_lost(&env, &events_q, &published).await;
@@ -206,28 +252,70 @@ async fn postgresql_restarted_mid_stream_the_running_daemon_reconnects_and_loses
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_killed_mid_stream_recovers_from_its_wal_and_the_running_daemon_loses_nothing() {
+    let mut pg = PrivatePostgres::start().await;
+    let _serial = SERIAL.lock().await;
+    let started = Instant::now();
+    let mut env = Env::on(Some(POOL_RULES), &Servers::machine().with_db(pg.url())).await;
+    let events_q = durable_events_queue(&mut env).await;
+    declare_topology(&env).await;
+    // A kill is instant (a restart takes a second or two): half the restart test's leads
+    // are enough to land it mid-stream.
+    let n = 20_000;
+    let bodies = leads("pgkill", 0..n);
+    let mut published = ids(&bodies);
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &bodies).await;
+    let mut d = env.spawn();
+    d.wait_ready().await;
+
+    wait_some_leads(&env, 1000, 60).await;
+    // Every server process at once, no shutdown: commits in flight get no answer, what
+    // was committed is only in the WAL.
+    pg.kill();
+    d.wait_unready("down", Duration::from_secs(15)).await;
+    pg.start_again().await;
+    let at_kill = env.count("SELECT count(*) FROM leads").await;
+    eprintln!("PostgreSQL killed with {at_kill} of {n} leads decided");
+    assert!(at_kill < n as i64, "the database was killed mid-stream");
+    let after = leads("pgkill-after", 0..1000);
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &after).await;
+    published.extend(ids(&after));
+    wait_leads(&env, published.len() as i64, 120, &[&d]).await;
+    assert_nothing_lost(&env, &events_q, &published).await;
+    assert_recovered(&mut d).await;
+    assert_listen_resumed(&env, &events_q, "pgkill-0").await;
+    eprintln!(
+        "{} batch retries; {:?} in all",
+        metric(&d, "leadrouter_batch_retries_total"),
+        started.elapsed()
+    );
+    d.kill();
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_refusing_connections_for_10_seconds_readiness_drops_then_everything_is_decided()
 {
+    let mut pg = PrivatePostgres::start().await;
     let _serial = SERIAL.lock().await;
-    let _services = ServicesGuard;
     let started = Instant::now();
-    let mut env = Env::new(Some(POOL_RULES)).await;
+    let mut env = Env::on(Some(POOL_RULES), &Servers::machine().with_db(pg.url())).await;
     let events_q = durable_events_queue(&mut env).await;
     declare_topology(&env).await;
     let n = 10_000;
     let bodies = leads("pgdown", 0..n);
     let mut published = ids(&bodies);
-    publish_fast(&env.amqp.names.inbound, &bodies).await;
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &bodies).await;
     let mut d = env.spawn();
     d.wait_ready().await;
 
     wait_some_leads(&env, 1000, 60).await;
-    stop_postgres().await;
+    pg.stop().await;
     let down_since = Instant::now();
     d.wait_unready("down", Duration::from_secs(15)).await;
     // Leads keep arriving during the outage; they wait in the queue.
     let during = leads("pgdown-during", 0..1000);
-    publish_fast(&env.amqp.names.inbound, &during).await;
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &during).await;
     published.extend(ids(&during));
     assert!(d.is_running(), "the daemon waits for the database");
     assert_eq!(
@@ -237,7 +325,7 @@ async fn postgresql_refusing_connections_for_10_seconds_readiness_drops_then_eve
     );
     // The outage itself: 10 s of refused connections.
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(down_since.elapsed())).await;
-    start_postgres().await;
+    pg.start_again().await;
     wait_leads(&env, published.len() as i64, 120, &[&d]).await;
     assert_nothing_lost(&env, &events_q, &published).await;
     assert_recovered(&mut d).await;
@@ -254,21 +342,21 @@ async fn postgresql_refusing_connections_for_10_seconds_readiness_drops_then_eve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_while_postgresql_is_down_exits_zero_within_10_seconds_and_nothing_is_lost() {
+    let mut pg = PrivatePostgres::start().await;
     let _serial = SERIAL.lock().await;
-    let _services = ServicesGuard;
     let started = Instant::now();
-    let mut env = Env::new(Some(POOL_RULES)).await;
+    let mut env = Env::on(Some(POOL_RULES), &Servers::machine().with_db(pg.url())).await;
     let events_q = durable_events_queue(&mut env).await;
     declare_topology(&env).await;
     let n = 5_000;
     let bodies = leads("term", 0..n);
     let published = ids(&bodies);
-    publish_fast(&env.amqp.names.inbound, &bodies).await;
+    publish_fast(&env.amqp.url, &env.amqp.names.inbound, &bodies).await;
     let mut d = env.spawn();
     d.wait_ready().await;
 
     wait_some_leads(&env, 500, 60).await;
-    stop_postgres().await;
+    pg.stop().await;
     d.wait_unready("down", Duration::from_secs(15)).await;
     // The batch it holds cannot commit: shutdown gives up on it (unacked) in time.
     let asked = Instant::now();
@@ -280,7 +368,7 @@ async fn sigterm_while_postgresql_is_down_exits_zero_within_10_seconds_and_nothi
     assert!(status.success(), "exit status {status}:\n{}", d.log_text());
     assert!(took < Duration::from_secs(10));
     assert_no_panic(&d);
-    start_postgres().await;
+    pg.start_again().await;
 
     let mut d2 = env.spawn();
     d2.wait_ready().await;
@@ -305,8 +393,8 @@ async fn instances_on_one_queue_one_killed(instances: usize, prefix: &str) {
     let n = 10_000;
     let bodies = leads(prefix, 0..n);
     let published = ids(&bodies);
-    let inbound = env.amqp.names.inbound.clone();
-    let publisher = tokio::spawn(async move { publish_fast(&inbound, &bodies).await });
+    let (url, inbound) = (env.amqp.url.clone(), env.amqp.names.inbound.clone());
+    let publisher = tokio::spawn(async move { publish_fast(&url, &inbound, &bodies).await });
     wait_some_leads(&env, n as i64 / 3, 120).await;
     let consumed_by_victim = metric(&daemons[0], "leadrouter_leads_consumed_total");
     daemons[0].kill();
