@@ -224,6 +224,9 @@ fn skip_reasons_as_the_trace_writes_them() {
     ] {
         assert_eq!(a.as_str(), name);
         assert_eq!(serde_json::to_value(a).unwrap(), serde_json::json!(name));
-        assert_eq!(serde_json::from_value::<Availability>(name.into()).unwrap(), a);
+        assert_eq!(
+            serde_json::from_value::<Availability>(name.into()).unwrap(),
+            a
+        );
     }
 }

@@ -148,8 +148,22 @@ fn compile(zone: Tz, ranges: &[Range], holidays: &[NaiveDate]) -> Ruleset {
     rules(&yaml(zone.name(), ranges, holidays))
 }
 
+/// `PROPTEST_CASES` if set, else `default`.
+fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig {
+        cases,
+        // A failure found is kept as a fixed case below instead (as in rule_props).
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config(256))]
 
     #[test]
     fn is_open_follows_the_wall_clock((zone, ranges, holidays, at) in case(), probes in prop::collection::vec(-7200i64..7200, 16)) {
@@ -295,6 +309,13 @@ fn next_change_where_the_clock_jumps_back() {
     assert_eq!(next("2026-11-01T06:30:00Z"), z("2026-11-01T07:00:00Z"));
     // Then the next Sunday, 01:30 EST.
     assert_eq!(next("2026-11-01T07:00:00Z"), z("2026-11-08T06:30:00Z"));
+    // A night range ending at 02:00 on the night the clocks go forward ends at the jump.
+    let rs = schedule_rules("America/New_York", "{sat: [\"22:00-02:00\"]}", "[]");
+    let s = rs.schedule("s").unwrap();
+    assert_eq!(
+        s.next_change(utc("2027-03-14T06:00:00Z")),
+        Some(utc("2027-03-14T07:00:00Z"))
+    );
     // Always open: no change.
     let rs = schedule_rules("Europe/Berlin", "{mon-sun: [\"00:00-24:00\"]}", "[]");
     assert_eq!(
