@@ -149,7 +149,9 @@ fn rules_at_zero(rules: &Ruleset) {
 /// The statuses a rule's action can decide (`routing::decide`).
 fn statuses(action: &Action) -> &'static [LeadStatus] {
     match action {
-        Action::AgentFrom(_) | Action::Agent(_) | Action::Pool(_) => &[LeadStatus::Assigned],
+        Action::AgentFrom(_) | Action::Agent(_) | Action::Pool(_) | Action::OwnerOfContact(_) => {
+            &[LeadStatus::Assigned]
+        }
         Action::Queue(_) => &[LeadStatus::Queued],
         Action::Unassigned => &[LeadStatus::Unassigned],
         Action::Script(_) => &[

@@ -102,22 +102,33 @@ pub struct Pick {
     pub why: String,
 }
 
-/// Whether an agent can receive leads right now.
+/// Whether an agent can receive leads right now, or the first reason it cannot, in
+/// the order checked (`routing::availability`): halted or inactive (the `agents`
+/// table), then off hours, then the daily cap, then the open cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Availability {
     Available,
     Halted,
     Inactive,
+    /// Outside its schedule's hours (SPEC 3.4).
+    OffHours,
+    /// Given `daily_cap` leads by the router today (its local day), open offers included.
+    DailyCap,
+    /// Owns `open_cap` assigned leads.
+    OpenCap,
 }
 
 impl Availability {
-    /// As serialized: `available`, `halted`, `inactive`.
+    /// As serialized: `available`, `halted`, `inactive`, `off_hours`, `daily_cap`, `open_cap`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Available => "available",
             Self::Halted => "halted",
             Self::Inactive => "inactive",
+            Self::OffHours => "off_hours",
+            Self::DailyCap => "daily_cap",
+            Self::OpenCap => "open_cap",
         }
     }
 }

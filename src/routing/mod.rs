@@ -1,5 +1,7 @@
 //! Deciding: `decide(ruleset, lead, state) -> RoutingDecision` (with its trace).
 //! Pure: no I/O, no tokio; shared by `run`, `simulate`, `replay` and the benches.
+pub mod availability;
+pub mod contact;
 pub mod decision;
 mod pool;
 pub mod state;
@@ -217,6 +219,13 @@ fn evaluate(
             Ok(v) => script_result(ctx.rs, v, rule.if_halted, state),
             Err(e) => Step::Error(e.into()),
         },
+        // The lookup of earlier owners by contact key is not wired into the router yet.
+        Action::OwnerOfContact(_) => Step::Passed(
+            Arc::from(
+                "owner_of_contact: known-contact routing is not in this build yet; the rule does not decide",
+            ),
+            PoolStep::default(),
+        ),
     }
 }
 
@@ -228,7 +237,11 @@ fn direct(agent: &str, if_halted: IfHalted, state: &mut impl RoutingState) -> St
         pick: PoolStep::default(),
     };
     match state.availability(agent) {
-        Availability::Available => decided("matched: assigned to the named agent"),
+        // Schedules and caps never block a lead addressed to one agent (SPEC 3.4).
+        Availability::Available
+        | Availability::OffHours
+        | Availability::DailyCap
+        | Availability::OpenCap => decided("matched: assigned to the named agent"),
         Availability::Halted => match if_halted {
             IfHalted::Assign => {
                 decided("matched: agent is halted, assigned anyway (if_halted: assign)")

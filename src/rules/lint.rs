@@ -1,4 +1,5 @@
-//! Warnings `check` shows: rules that can never decide, pools and regions never used.
+//! Warnings `check` shows: rules that can never decide, pools and schedules never used,
+//! agents with settings that nothing routes to.
 use super::model::Action;
 use super::positions::Positions;
 use super::{Diagnostic, Ruleset};
@@ -66,6 +67,53 @@ pub(super) fn lint(rs: &Ruleset, pos: &Positions) -> Vec<Diagnostic> {
                 line,
                 None,
                 format!("pool `{pool}` is not used by any rule"),
+            ));
+        }
+    }
+    out.extend(unused_availability(rs, pos, scripted));
+    out
+}
+
+/// Schedules no agent or pool uses, and `agents:` entries for an agent in no pool whom
+/// no rule names: probably a misspelt id, and settings that hold nothing back either
+/// way (schedules and caps apply to pool deals; direct assignments are never blocked).
+fn unused_availability(rs: &Ruleset, pos: &Positions, scripted: bool) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let warn = |at: String, msg: String| {
+        Diagnostic::new(&rs.path, Some(pos.line(&at).unwrap_or(0)), None, msg)
+    };
+    let in_pool = |a: &str| {
+        rs.pools
+            .values()
+            .any(|p| p.members.iter().any(|m| m.agent == a))
+    };
+    let named = |a: &str| {
+        rs.rules
+            .iter()
+            .any(|r| matches!(&r.action, Action::Agent(x) if x == a))
+    };
+    // A script may name any agent, so with scripts present we cannot tell.
+    for agent in rs.agents.keys() {
+        if !scripted && !in_pool(agent) && !named(agent) {
+            out.push(warn(
+                format!("agents.{agent}"),
+                format!(
+                    "agent `{agent}` is in no pool and no rule names it: its settings hold back no lead (schedules and caps apply to pool deals)"
+                ),
+            ));
+        }
+    }
+    let used: HashSet<&str> = rs
+        .agents
+        .values()
+        .chain(rs.pools.values().map(|p| &p.defaults))
+        .filter_map(|s| s.schedule.as_deref())
+        .collect();
+    for name in rs.schedules.keys() {
+        if !used.contains(name.as_str()) {
+            out.push(warn(
+                format!("schedules.{name}"),
+                format!("schedule `{name}` is not used by any agent or pool"),
             ));
         }
     }

@@ -6,11 +6,16 @@ mod lint;
 pub mod model;
 pub mod operator;
 mod positions;
+pub mod schedule;
 pub mod script;
 mod sources;
 
 pub use diagnostic::{Diagnostic, RulesError};
-pub use model::{Action, IfHalted, Member, Pool, Region, Rule, Strategy};
+pub use model::{
+    Action, ContactField, ContactMatch, IfHalted, Member, MemberSettings, Pool, Region, Rule,
+    Settings, Strategy,
+};
+pub use schedule::Schedule;
 
 use script::Sandbox;
 use sha2::{Digest, Sha256};
@@ -24,6 +29,11 @@ pub struct Ruleset {
     hash: String,
     path: PathBuf,
     pub(crate) regions: Vec<Region>,
+    pub(crate) schedules: BTreeMap<String, Schedule>,
+    /// `agents:` entries, by id.
+    pub(crate) agents: BTreeMap<String, Settings>,
+    /// Agent → the schedule whose midnight ends its day (none: UTC).
+    day_schedules: BTreeMap<String, String>,
     pub(crate) pools: BTreeMap<String, Pool>,
     pub(crate) rules: Vec<Rule>,
     pub(crate) sandbox: Sandbox,
@@ -89,6 +99,58 @@ impl Ruleset {
 
     pub fn regions(&self) -> &[Region] {
         &self.regions
+    }
+
+    /// Every schedule, in name order.
+    pub fn schedules(&self) -> impl Iterator<Item = &Schedule> {
+        self.schedules.values()
+    }
+
+    pub fn schedule(&self, name: &str) -> Option<&Schedule> {
+        self.schedules.get(name)
+    }
+
+    /// The agents with settings of their own (`agents:`), by id.
+    pub fn agents(&self) -> &BTreeMap<String, Settings> {
+        &self.agents
+    }
+
+    /// Whether any schedule or cap applies to anyone: when not, availability is only
+    /// halted/inactive and no count needs loading.
+    pub fn has_availability_settings(&self) -> bool {
+        self.agents.values().any(|s| !s.is_empty())
+            || self.pools.values().any(|p| !p.defaults.is_empty())
+    }
+
+    /// What holds `agent` back as a member of `pool`: each of its own settings, else the
+    /// pool's, else none; and the schedule that ends its day ([`Ruleset::day_schedule`]).
+    pub fn member_settings(&self, pool: &Pool, agent: &str) -> MemberSettings<'_> {
+        let own = self.agents.get(agent);
+        let pick = |f: fn(&Settings) -> Option<u32>| own.and_then(f).or(f(&pool.defaults));
+        let schedule = own
+            .and_then(|s| s.schedule.as_deref())
+            .or(pool.defaults.schedule.as_deref())
+            .and_then(|n| self.schedules.get(n));
+        MemberSettings {
+            schedule,
+            daily_cap: pick(|s| s.daily_cap),
+            open_cap: pick(|s| s.open_cap),
+            day: self.day_schedule(agent),
+        }
+    }
+
+    /// The schedule whose local midnight starts `agent`'s day for its daily cap: its own,
+    /// else the one its pools give it (`check` makes sure a capped agent has one time zone
+    /// at most); `None`: the day is the UTC date.
+    pub fn day_schedule(&self, agent: &str) -> Option<&Schedule> {
+        self.day_schedules
+            .get(agent)
+            .and_then(|n| self.schedules.get(n))
+    }
+
+    /// `agent`'s day at `at`, as its daily count is kept (see [`Ruleset::day_schedule`]).
+    pub fn local_day(&self, agent: &str, at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        schedule::local_day(self.day_schedule(agent), at)
     }
 
     /// Agents whose open-lead counts a decision may read (members of `least_loaded` pools).

@@ -1,7 +1,9 @@
 //! The compiled ruleset: what the engine evaluates.
 use super::condition::{Condition, FieldPath};
+use super::schedule::Schedule;
 use super::script::Script;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug)]
 pub struct Rule {
@@ -33,6 +35,40 @@ pub enum Action {
     Unassigned,
     /// A Rhai script returning `#{agent|pool|queue: ..}`, `"unassigned"` or `()`.
     Script(Script),
+    /// The current owner of the latest earlier lead from the same contact (SPEC 3.5).
+    OwnerOfContact(ContactMatch),
+}
+
+/// `assign: {owner_of_contact: {match: [..], within: ..}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactMatch {
+    /// The keys compared, as listed (no duplicates, at least one).
+    pub keys: Vec<ContactField>,
+    /// How far back earlier leads count (by `received_at`); default 365 days.
+    pub within: Duration,
+}
+
+/// A contact field a known contact is matched by; the `by` of the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ContactField {
+    Email,
+    Phone,
+}
+
+impl ContactField {
+    pub const ALL: [ContactField; 2] = [Self::Email, Self::Phone];
+
+    /// As written in `match:` and shown in the trace.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Phone => "phone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
 }
 
 impl Action {
@@ -105,6 +141,37 @@ pub struct Pool {
     pub name: String,
     pub strategy: Strategy,
     pub members: Vec<Member>,
+    /// For members without settings of their own (`agents:`).
+    pub defaults: Settings,
+}
+
+/// Working hours and caps: an `agents:` entry, or a pool's defaults for its members.
+/// Each field left out falls back to the pool's, then to none (always open, no cap).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// A `schedules:` name (checked to exist).
+    pub schedule: Option<String>,
+    /// Leads the router may give the agent per local day (offers open now included).
+    pub daily_cap: Option<u32>,
+    /// Assigned leads the agent may own at once.
+    pub open_cap: Option<u32>,
+}
+
+impl Settings {
+    pub fn is_empty(&self) -> bool {
+        *self == Settings::default()
+    }
+}
+
+/// A pool member's settings in force: its own, else the pool's ([`crate::rules::Ruleset::member_settings`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemberSettings<'r> {
+    /// `None`: always open.
+    pub schedule: Option<&'r Schedule>,
+    pub daily_cap: Option<u32>,
+    pub open_cap: Option<u32>,
+    /// The schedule whose local midnight starts the agent's day (`None`: UTC).
+    pub day: Option<&'r Schedule>,
 }
 
 #[derive(Debug, Clone)]

@@ -2,28 +2,38 @@
 //!
 //! One file per part of the rules file: a top-level section is a file here plus a line
 //! in [`SECTIONS`]; a rule's keys are listed in `rules.rs`, its assignments in `assign.rs`.
+mod agents;
 mod assign;
 mod conditions;
 mod operators;
 mod pools;
 mod regions;
 mod rules;
+mod schedules;
 mod scripts;
 
-use super::model::{Pool, Region, Rule};
+use super::model::{Pool, Region, Rule, Settings};
 use super::positions::Positions;
+use super::schedule::Schedule;
 use super::script::{Limits, Sandbox};
 use super::sources::RuleSources;
 use super::{Diagnostic, Loaded, RulesError, Ruleset, hash_sources, lint};
 use serde_yaml::Value as Yaml;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// What the sections compiled so far produced; a section may read earlier ones.
 #[derive(Default)]
 struct Parts {
     regions: Vec<Region>,
+    schedules: BTreeMap<String, Schedule>,
+    /// Every schedule named, valid or not (so a reference to a broken one is not also
+    /// reported as unknown).
+    schedule_names: BTreeSet<String>,
+    agents: BTreeMap<String, Settings>,
     pools: BTreeMap<String, Pool>,
+    /// Agent → the schedule whose midnight ends its day (`agents::day_schedules`).
+    day_schedules: BTreeMap<String, String>,
     /// `None` when `rules` is missing or not a list: nothing to route by.
     rules: Option<Vec<Rule>>,
 }
@@ -35,6 +45,8 @@ type Section = fn(&mut Compiler<'_>, Option<&Yaml>, &mut Parts);
 /// may use the ones before it). Unknown keys are rejected with this list.
 const SECTIONS: &[(&str, Section)] = &[
     ("regions", regions::section),
+    ("schedules", schedules::section),
+    ("agents", agents::section),
     ("pools", pools::section),
     ("rules", rules::section),
 ];
@@ -62,8 +74,12 @@ pub(super) fn compile(src: &RuleSources<'_>) -> Result<Loaded, RulesError> {
     // Every part that failed to compile said why, so no parts means errors to return.
     let Some(Parts {
         regions,
+        schedules,
+        agents,
         pools,
+        day_schedules,
         rules: Some(rules),
+        ..
     }) = parts
     else {
         return Err(RulesError { errors: c.errors });
@@ -81,6 +97,9 @@ pub(super) fn compile(src: &RuleSources<'_>) -> Result<Loaded, RulesError> {
         source_files,
         scripts: scripts.into_iter().collect(),
         regions,
+        schedules,
+        agents,
+        day_schedules,
         pools,
         rules,
         sandbox: c.sandbox,
@@ -218,11 +237,11 @@ mod tests {
     fn the_top_level_keys_are_listed_once() {
         assert_eq!(
             first_error("[]"),
-            "the rules file must be a mapping with `regions`, `pools` and `rules`"
+            "the rules file must be a mapping with `regions`, `schedules`, `agents`, `pools` and `rules`"
         );
         assert_eq!(
             first_error("rules: [{name: r, assign: unassigned}]\npols: {}\n"),
-            "unknown top-level key `pols` (expected regions, pools, rules)"
+            "unknown top-level key `pols` (expected regions, schedules, agents, pools, rules)"
         );
     }
 

@@ -1,9 +1,12 @@
-//! `pools:` name → {strategy, members}.
+//! `pools:` name → {strategy, members}, and the schedule and caps for members without
+//! their own (`agents.rs` reads those three keys).
+use super::agents::SETTING_KEYS;
 use super::{Compiler, Parts, show};
-use crate::rules::model::{Member, Pool, Strategy};
+use crate::rules::model::{Member, Pool, Settings, Strategy};
 use serde_yaml::{Mapping, Value as Yaml};
+use std::collections::BTreeSet;
 
-/// The keys a pool accepts.
+/// The keys a pool accepts besides [`SETTING_KEYS`].
 const POOL_KEYS: &[&str] = &["strategy", "members"];
 /// The keys of a `{agent: ID, weight: N}` member.
 const MEMBER_KEYS: &[&str] = &["agent", "weight"];
@@ -23,14 +26,15 @@ pub(super) fn section(c: &mut Compiler<'_>, v: Option<&Yaml>, parts: &mut Parts)
         let Some(name) = c.key_str(k, "pools") else {
             continue;
         };
-        if let Some(pool) = c.pool(&name, body) {
+        if let Some(pool) = c.pool(&name, body, &parts.schedule_names) {
             parts.pools.insert(name, pool);
         }
     }
+    parts.day_schedules = c.day_schedules(parts);
 }
 
 impl Compiler<'_> {
-    fn pool(&mut self, name: &str, body: &Yaml) -> Option<Pool> {
+    fn pool(&mut self, name: &str, body: &Yaml, schedules: &BTreeSet<String>) -> Option<Pool> {
         let at = format!("pools.{name}");
         let Some(body) = body.as_mapping() else {
             self.err(
@@ -40,6 +44,8 @@ impl Compiler<'_> {
             return None;
         };
         let mut strategy = Strategy::RoundRobin;
+        let mut defaults = Settings::default();
+        let owner = format!("pool `{name}`");
         for (bk, bv) in body {
             match bk.as_str() {
                 Some("strategy") => match bv.as_str().and_then(Strategy::parse) {
@@ -54,12 +60,14 @@ impl Compiler<'_> {
                     ),
                 },
                 Some(k) if POOL_KEYS.contains(&k) => {}
+                Some(k) if self.setting(&owner, &at, k, bv, &mut defaults, schedules) => {}
                 _ => self.err(
                     &at,
                     format!(
-                        "pool `{name}`: unknown key {} (expected {})",
+                        "pool `{name}`: unknown key {} (expected {}, {})",
                         show(bk),
-                        POOL_KEYS.join(", ")
+                        POOL_KEYS.join(", "),
+                        SETTING_KEYS.join(", ")
                     ),
                 ),
             }
@@ -69,6 +77,7 @@ impl Compiler<'_> {
             name: name.to_owned(),
             strategy,
             members,
+            defaults,
         })
     }
 

@@ -137,7 +137,7 @@ impl Compiler<'_> {
         {
             self.err(
                 &format!("{at}.if_halted"),
-                "`if_halted` applies to agent assignments (agent_from, agent, script); pools always skip halted agents",
+                "`if_halted` applies to agent assignments (agent_from, agent, owner_of_contact, script); pools always skip halted agents",
             );
         }
         let action = action?;
