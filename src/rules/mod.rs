@@ -10,7 +10,9 @@ pub mod script;
 mod sources;
 
 pub use diagnostic::{Diagnostic, RulesError};
-pub use model::{Action, IfHalted, Member, Pool, Region, Rule, Strategy};
+pub use model::{
+    Action, AssigneeSource, IfHalted, Member, Pool, Queue, QueueRole, Region, Rule, Strategy,
+};
 
 use script::Sandbox;
 use sha2::{Digest, Sha256};
@@ -25,6 +27,7 @@ pub struct Ruleset {
     path: PathBuf,
     pub(crate) regions: Vec<Region>,
     pub(crate) pools: BTreeMap<String, Pool>,
+    pub(crate) queues: BTreeMap<String, Queue>,
     pub(crate) rules: Vec<Rule>,
     pub(crate) sandbox: Sandbox,
     least_loaded_agents: Vec<String>,
@@ -81,6 +84,22 @@ impl Ruleset {
 
     pub fn pool(&self, name: &str) -> Option<&Pool> {
         self.pools.get(name)
+    }
+
+    /// Every queue the `queues` section lists, in name order.
+    pub fn queues(&self) -> impl Iterator<Item = &Queue> {
+        self.queues.values()
+    }
+
+    /// The queue's managers and members; `None` for a queue the section does not list
+    /// (no one may claim from it).
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.get(name)
+    }
+
+    /// The agent's role in queue `name`, if they may claim its leads.
+    pub fn claim_role(&self, queue: &str, agent: &str) -> Option<QueueRole> {
+        self.queue(queue).and_then(|q| q.role_of(agent))
     }
 
     pub fn rules(&self) -> &[Rule] {

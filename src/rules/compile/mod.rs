@@ -6,11 +6,12 @@ mod assign;
 mod conditions;
 mod operators;
 mod pools;
+mod queues;
 mod regions;
 mod rules;
 mod scripts;
 
-use super::model::{Pool, Region, Rule};
+use super::model::{Pool, Queue, Region, Rule};
 use super::positions::Positions;
 use super::script::{Limits, Sandbox};
 use super::sources::RuleSources;
@@ -24,6 +25,7 @@ use std::path::Path;
 struct Parts {
     regions: Vec<Region>,
     pools: BTreeMap<String, Pool>,
+    queues: BTreeMap<String, Queue>,
     /// `None` when `rules` is missing or not a list: nothing to route by.
     rules: Option<Vec<Rule>>,
 }
@@ -36,6 +38,7 @@ type Section = fn(&mut Compiler<'_>, Option<&Yaml>, &mut Parts);
 const SECTIONS: &[(&str, Section)] = &[
     ("regions", regions::section),
     ("pools", pools::section),
+    ("queues", queues::section),
     ("rules", rules::section),
 ];
 
@@ -63,6 +66,7 @@ pub(super) fn compile(src: &RuleSources<'_>) -> Result<Loaded, RulesError> {
     let Some(Parts {
         regions,
         pools,
+        queues,
         rules: Some(rules),
     }) = parts
     else {
@@ -82,6 +86,7 @@ pub(super) fn compile(src: &RuleSources<'_>) -> Result<Loaded, RulesError> {
         scripts: scripts.into_iter().collect(),
         regions,
         pools,
+        queues,
         rules,
         sandbox: c.sandbox,
     };
@@ -218,11 +223,11 @@ mod tests {
     fn the_top_level_keys_are_listed_once() {
         assert_eq!(
             first_error("[]"),
-            "the rules file must be a mapping with `regions`, `pools` and `rules`"
+            "the rules file must be a mapping with `regions`, `pools`, `queues` and `rules`"
         );
         assert_eq!(
             first_error("rules: [{name: r, assign: unassigned}]\npols: {}\n"),
-            "unknown top-level key `pols` (expected regions, pools, rules)"
+            "unknown top-level key `pols` (expected regions, pools, queues, rules)"
         );
     }
 
