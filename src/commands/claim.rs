@@ -31,8 +31,8 @@ pub async fn run(
 ) -> Result<Outcome, CliError> {
     let agent = not_reserved(args.agent.trim().to_owned())?;
     let config = load_config(&args.db)?;
-    let rules = rules_in_force(&config)?;
     let store = connect(&config).await?;
+    let rules = rules_in_force(&config)?;
     // A long-running caller (the API) counts `ClaimResult::of` this result in
     // `leadrouter_claims_total`; a one-shot command has no metrics to export.
     let done = store
