@@ -88,12 +88,12 @@ fn report(
     delta.extend(done.removed.iter().map(|r| format!("-{r}")));
     writeln!(
         out,
-        "{id} ({}): assignees {} → {} ({})",
-        describe(&done.state),
+        "{id}: assignees {} → {} ({})",
         names(&done.before),
         names(&done.after),
         delta.join(" ")
     )?;
+    writeln!(out, "  the lead stays {}", describe(&done.state))?;
     let note = note.map(|n| format!("; note: {n:?}")).unwrap_or_default();
     writeln!(out, "  by {actor} at {}{note}", when(done.at))?;
     if !unchanged.is_empty() {

@@ -180,6 +180,21 @@ fn report(
             when(since)
         )?,
     }
+    if done.owner_was_assignee
+        && let Some(owner) = done.after.placement.owner_id.as_deref()
+    {
+        writeln!(
+            out,
+            "  {owner} was an assignee: as the owner now, they leave the assignees (now: {})",
+            assignees::names(&done.assignees)
+        )?;
+    } else if !done.assignees.is_empty() {
+        writeln!(
+            out,
+            "  assignees stay: {}",
+            assignees::names(&done.assignees)
+        )?;
+    }
     let previous = done
         .before
         .placement
@@ -193,21 +208,6 @@ fn report(
         event.routing_key(),
         event.event_id
     )?;
-    if done.owner_was_assignee
-        && let Some(owner) = done.after.placement.owner_id.as_deref()
-    {
-        writeln!(
-            out,
-            "  {owner} was an assignee: as the owner now, they leave the assignees ({})",
-            assignees::names(&done.assignees)
-        )?;
-    } else if !done.assignees.is_empty() {
-        writeln!(
-            out,
-            "  assignees stay: {}",
-            assignees::names(&done.assignees)
-        )?;
-    }
     if done.target == Some(Availability::Halted)
         && let Some(agent) = done.after.placement.owner_id.as_deref()
     {

@@ -79,6 +79,7 @@ impl Store {
             OffboardTo::Pool(pool) => vec![pool.name.as_str()],
             OffboardTo::Agent(_) => Vec::new(),
         };
+        // The leads are found under the lock, so only the pool can be named up front.
         let touches = Touches {
             leads: &[],
             pools: &pools,
