@@ -952,3 +952,36 @@ async fn simulate_and_replay_show_the_assignees() {
     assert_eq!(r["manual_corrections"]["changed_by_hand"], 0, "{r:#}");
     s.db.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_alert_says_how_the_lead_came_to_wait_and_who_works_it() {
+    let s = setup(RULES).await;
+    seed(&s.store, &s.rs, vec![office("Q-1", 30), office("Q-2", 20)]).await;
+    // Moved between queues: the same ownerless spell, now waiting by a reassignment.
+    let o = cli(&s.db, &["leads", "reassign", "Q-2", "--queue", "office-la"]);
+    expect_code(&o, 0);
+    // An assignees change afterwards does not change how the lead came to wait.
+    expect_code(
+        &cli(&s.db, &["leads", "assignees", "Q-2", "--add", "dave"]),
+        0,
+    );
+    let events = s
+        .store
+        .sweep_unassigned(Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let mut bodies: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::from_str(e.body()).unwrap())
+        .collect();
+    bodies.sort_by_key(|b| b["lead_id"].as_str().unwrap().to_owned());
+    let got: Vec<(&Value, &Value, &Value)> = bodies
+        .iter()
+        .map(|b| (&b["lead_id"], &b["via"], &b["assignees"]))
+        .collect();
+    let (q1, q2) = (json!("Q-1"), json!("Q-2"));
+    let (route, reassign) = (json!("route"), json!("reassign"));
+    let (q1_team, q2_team) = (json!(["isa-maria"]), json!(["isa-maria", "dave"]));
+    assert_eq!(got, [(&q1, &route, &q1_team), (&q2, &reassign, &q2_team)]);
+    s.db.cleanup().await;
+}

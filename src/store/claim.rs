@@ -178,3 +178,36 @@ async fn conflict(
     };
     Ok(ChangeError::Conflict(Box::new(conflict)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_result_has_its_counter_label() {
+        let refused: Result<Claimed, ChangeError> = Err(ChangeError::UnknownLead("L".into()));
+        assert_eq!(ClaimResult::of(&refused), Some(ClaimResult::Refused));
+        let lost = Err(ChangeError::Conflict(Box::new(Conflict {
+            lead_id: "L".into(),
+            expected: "queued".into(),
+            status: LeadStatus::Assigned,
+            owner_id: Some("bob".into()),
+            queue: None,
+            actor: None,
+            via: None,
+            at: None,
+        })));
+        assert_eq!(ClaimResult::of(&lost), Some(ClaimResult::Conflict));
+        let down = Err(ChangeError::Store(StoreError::Db(
+            sqlx::Error::PoolTimedOut,
+        )));
+        assert_eq!(ClaimResult::of(&down), None, "a failure is neither");
+        let labels = [
+            ClaimResult::Won,
+            ClaimResult::Conflict,
+            ClaimResult::Refused,
+        ]
+        .map(ClaimResult::as_str);
+        assert_eq!(labels, ["won", "conflict", "refused"]);
+    }
+}
