@@ -31,7 +31,7 @@ enum Command {
     /// Halt, resume, list and offboard agents.
     #[command(subcommand)]
     Agents(commands::agents::AgentsCommand),
-    /// Inspect one lead, reassign it, or unassign it.
+    /// Inspect one lead, reassign, unassign or claim it, change its assignees.
     #[command(subcommand)]
     Leads(commands::leads::LeadsCommand),
     /// Re-decide recent leads with other rules, in memory, and report what would change.

@@ -934,6 +934,8 @@ fn every_new_command_has_help() {
         &["leads", "show", "--help"],
         &["leads", "reassign", "--help"],
         &["leads", "unassign", "--help"],
+        &["leads", "assignees", "--help"],
+        &["leads", "claim", "--help"],
         &["replay", "--help"],
     ] {
         let o = cli_with(args, |_| {});

@@ -112,8 +112,17 @@ fn simulate_prints_one_line_per_sample_lead_in_order() {
     assert_eq!(lines.len(), input.len());
     for (l, i) in lines.iter().zip(&input) {
         let keys: Vec<&str> = l.as_object().unwrap().keys().map(String::as_str).collect();
+        // SPEC 4's line: `offered_to` null until pools make offers.
         let mut want = vec![
-            "lead_id", "owner_id", "pool", "queue", "rule", "status", "trace",
+            "assignees",
+            "lead_id",
+            "offered_to",
+            "owner_id",
+            "pool",
+            "queue",
+            "rule",
+            "status",
+            "trace",
         ];
         let mut got = keys.clone();
         got.sort();

@@ -45,6 +45,8 @@ fn database_commands(rules: &Path) -> Vec<Vec<String>> {
         &["leads", "reassign", "L-1", "--to", "alice"],
         &["leads", "reassign", "L-1", "--queue", "office-sf"],
         &["leads", "unassign", "L-1"],
+        &["leads", "assignees", "L-1", "--add", "carol"],
+        &["leads", "claim", "L-1", "--as", "carol"],
     ]
     .iter()
     .map(|args| args.iter().map(|a| a.to_string()).collect())
@@ -196,6 +198,66 @@ async fn an_older_schema_is_refused_until_migrate_applies_the_rest() {
         assert!(out.contains(&format!("applied migration {m}\n")), "{out}");
     }
     expect_code(&cli(&db, &["agents", "list"]), 0);
+    drop(conn);
+    db.cleanup().await;
+}
+
+/// Migration 3 names the `via` of every decision an older release recorded from what
+/// the row is, and makes the column required.
+#[tokio::test]
+async fn the_ownership_migration_backfills_via_from_what_each_decision_was() {
+    let db = TestDb::create().await;
+    let mut conn = db.conn().await;
+    let mut older = Migrator {
+        migrations: MIGRATOR.migrations.clone(),
+        ..Migrator::DEFAULT
+    };
+    older.migrations = older.migrations[..2].to_vec().into();
+    older.run(&mut conn).await.unwrap();
+    exec(
+        &mut conn,
+        "INSERT INTO leads (lead_id, status, owner_id, received_at, decided_at, payload)
+         VALUES ('L-1', 'assigned', 'bob', now(), now(), '{\"id\": \"L-1\"}');
+         INSERT INTO routing_decisions (lead_id, status, owner_id, queue, trace, decided_at, actor) VALUES
+           ('L-1', 'assigned', 'alice', NULL, '{\"rules\": []}', now(), 'router'),
+           ('L-1', 'queued', NULL, 'office-sf', NULL, now(), 'jdoe'),
+           ('L-1', 'unassigned', NULL, NULL, NULL, now(), 'jdoe'),
+           ('L-1', 'assigned', 'carol', NULL, NULL, now(), 'jdoe'),
+           ('L-1', 'assigned', 'bob', NULL, '{\"manual\": \"offboard\", \"pool\": \"p\"}', now(), 'hr');",
+    )
+    .await;
+    expect_code(&cli(&db, &["migrate"]), 0);
+    let via: Vec<(String, Option<uuid::Uuid>)> =
+        sqlx::query_as("SELECT via, bulk_id FROM routing_decisions ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let names: Vec<&str> = via.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(
+        names,
+        ["route", "reassign", "unassign", "reassign", "offboard"]
+    );
+    assert!(via.iter().all(|(_, bulk)| bulk.is_none()));
+    // Required from now on, and only the documented values.
+    for bad in [
+        "INSERT INTO routing_decisions (lead_id, status, owner_id, decided_at, actor)
+         VALUES ('L-1', 'assigned', 'bob', now(), 'jdoe')",
+        "INSERT INTO routing_decisions (lead_id, status, owner_id, decided_at, actor, via)
+         VALUES ('L-1', 'assigned', 'bob', now(), 'jdoe', 'magic')",
+    ] {
+        let e = sqlx::query(bad).execute(&mut conn).await.expect_err(bad);
+        assert!(
+            matches!(
+                e.as_database_error().and_then(|d| d.code()).as_deref(),
+                Some("23502" | "23514")
+            ),
+            "{bad}: {e}"
+        );
+    }
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM lead_assignees").await,
+        0
+    );
     drop(conn);
     db.cleanup().await;
 }

@@ -39,6 +39,7 @@ fn decision(n: usize) -> RoutingDecision {
         pool: None,
         rule: Some("test".into()),
         trace: Trace::default(),
+        assignees: Vec::new(),
     }
 }
 

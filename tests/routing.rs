@@ -1,6 +1,8 @@
 //! The engine's decisions, end to end from rules YAML to `RoutingDecision` (no server).
 use common::engine::{deal, lead, route, rules};
-use leadrouter::routing::{Availability, LeadStatus, MemoryState, RuleOutcome, decide};
+use leadrouter::routing::{
+    AssigneeSkip, Availability, LeadStatus, MemoryState, RuleOutcome, decide,
+};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -352,6 +354,92 @@ fn sample_rules_route_the_sample_leads_through_every_rule() {
         rs.rules().iter().map(|r| r.name.to_string()).collect();
     assert_eq!(rules_hit, every, "the samples exercise every rule");
     assert!(SAMPLE.contains("when_script"));
+}
+
+// ------------------------------------------------------------- assignees (SPEC 3.1)
+
+const ASSIGNING: &str = "pools:\n  p: {strategy: round_robin, members: [alice, bob]}\nrules:\n  - name: listing\n    when: {source: listing}\n    assign: {pool: p}\n    also_assign_from: co_agents\n    also_assign: [isa-maria, bob, dana]\n  - name: office\n    when: {source: office}\n    assign: {queue: office-sf}\n    also_assign_from: agent_id\n  - name: passing\n    when: {source: nobody}\n    assign: {agent_from: missing}\n    also_assign: [isa-maria]\n  - name: rest\n    assign: unassigned\n";
+
+#[test]
+fn a_deciding_rule_adds_assignees_in_order_once_each_without_the_owner() {
+    let rs = rules(ASSIGNING);
+    let mut st = MemoryState::new();
+    st.halted.insert("erin".into());
+    st.inactive.insert("dana".into());
+    // The field's list first, then the fixed ids; alice (the pool's pick) is the owner.
+    let d = decide(
+        &rs,
+        &lead(
+            json!({"source": "listing", "co_agents": ["carol", "alice", "erin", "carol", 7, ""]}),
+        ),
+        &mut st,
+    );
+    assert_eq!(d.owner_id.as_deref(), Some("alice"));
+    assert_eq!(d.assignees, ["carol", "isa-maria", "bob"]);
+    let t = &d.trace.rules[0];
+    assert_eq!(t.outcome, RuleOutcome::Decided);
+    assert_eq!(t.assignees, d.assignees);
+    let skipped: Vec<(&str, AssigneeSkip)> = t
+        .assignees_skipped
+        .iter()
+        .map(|s| (s.agent.as_str(), s.why))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("alice", AssigneeSkip::Owner),
+            ("erin", AssigneeSkip::Halted),
+            ("dana", AssigneeSkip::Inactive),
+        ]
+    );
+    // The next deal goes to bob, who then is no assignee; assignees never step the
+    // rotation (alice, bob, alice: as without them).
+    let d = decide(
+        &rs,
+        &lead(json!({"source": "listing", "co_agents": "carol"})),
+        &mut st,
+    );
+    assert_eq!(d.owner_id.as_deref(), Some("bob"));
+    assert_eq!(d.assignees, ["carol", "isa-maria"]);
+    let d = decide(&rs, &lead(json!({"source": "listing"})), &mut st);
+    assert_eq!(d.owner_id.as_deref(), Some("alice"));
+    assert_eq!(d.assignees, ["isa-maria", "bob"]);
+    assert_eq!(
+        st.open_leads.get("isa-maria"),
+        None,
+        "an assignee is not an open lead"
+    );
+    assert_eq!(st.open_leads.get("carol"), None);
+}
+
+#[test]
+fn assignees_come_with_queue_and_unassigned_outcomes_only_when_the_rule_decides() {
+    let rs = rules(ASSIGNING);
+    let d = route(&rs, json!({"source": "office", "agent_id": "nick"}));
+    assert_eq!(
+        (d.status, d.queue.as_deref()),
+        (LeadStatus::Queued, Some("office-sf"))
+    );
+    assert_eq!(d.assignees, ["nick"], "a queued lead may have assignees");
+    // A missing or non-id field names no one.
+    for v in [
+        json!({"source": "office"}),
+        json!({"source": "office", "agent_id": {"x": 1}}),
+    ] {
+        assert!(route(&rs, v).assignees.is_empty());
+    }
+    // `passing` does not decide (its field is missing): no assignees from it.
+    let d = route(&rs, json!({"source": "nobody"}));
+    assert_eq!(d.rule.as_deref(), Some("rest"));
+    assert!(d.assignees.is_empty());
+    assert_eq!(d.trace.rules[2].outcome, RuleOutcome::Passed);
+    assert!(d.trace.rules[2].assignees.is_empty());
+    // The trace keeps assignees in its JSON, and reads back.
+    let d = route(&rs, json!({"source": "office", "agent_id": "nick"}));
+    let v = serde_json::to_value(&d.trace).unwrap();
+    assert_eq!(v["rules"][1]["assignees"], json!(["nick"]));
+    let back: leadrouter::routing::Trace = serde_json::from_value(v).unwrap();
+    assert_eq!(back, d.trace);
 }
 
 proptest! {

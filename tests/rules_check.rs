@@ -222,3 +222,200 @@ fn the_ruleset_hash_changes_with_the_rules_and_their_scripts() {
     assert_eq!(h1, h1b);
     assert_ne!(h1, h2);
 }
+
+// ------------------------------------------------------ queues and assignees (SPEC 3.1, 3.2)
+
+#[test]
+fn queue_sections_are_checked_key_by_key_with_their_lines() {
+    let rules = "rules:\n  - {name: r, assign: {queue: office-sf}}\n";
+    let with = |queues: &str| format!("queues:\n{queues}{rules}");
+    one_error(
+        &with("  office-sf:\n    managers: [mia]\n    memebrs: [nick]\n"),
+        4,
+        None,
+        "queue `office-sf`: unknown key \"memebrs\" (expected managers, members)",
+    );
+    one_error(
+        &with("  office-sf: {managers: mia}\n"),
+        2,
+        None,
+        "queue `office-sf`: `managers` must be a list of agent ids, not \"mia\"",
+    );
+    one_error(
+        &with("  office-sf:\n    members:\n      - nick\n      - \"\"\n"),
+        5,
+        None,
+        "queue `office-sf`: `members`: an agent id is a non-empty string, not \"\"",
+    );
+    one_error(
+        &with("  office-sf:\n    members: [nick, 7]\n"),
+        3,
+        None,
+        "an agent id is a non-empty string, not 7",
+    );
+    one_error(
+        &with("  office-sf:\n    members:\n      - nick\n      - nick\n"),
+        5,
+        None,
+        "agent `nick` is listed twice",
+    );
+    one_error(
+        &with("  office-sf: {}\n"),
+        2,
+        None,
+        "queue `office-sf` lists no managers and no members",
+    );
+    one_error(
+        &with("  office-sf: [mia]\n"),
+        2,
+        None,
+        "queue `office-sf` must be a mapping with `managers` and/or `members`",
+    );
+    one_error(
+        &format!("queues: [office-sf]\n{rules}"),
+        1,
+        None,
+        "`queues` must be a mapping of queue name to {managers, members}",
+    );
+    let ok = common::engine::rules(&with(
+        "  office-sf: {managers: [mia], members: [nick, olga]}\n",
+    ));
+    let q = ok.queue("office-sf").expect("listed");
+    assert_eq!(
+        (q.managers.as_slice(), q.members.as_slice()),
+        (
+            &["mia".to_owned()][..],
+            &["nick".to_owned(), "olga".to_owned()][..]
+        )
+    );
+    use leadrouter::rules::QueueRole;
+    assert_eq!(ok.claim_role("office-sf", "mia"), Some(QueueRole::Manager));
+    assert_eq!(ok.claim_role("office-sf", "olga"), Some(QueueRole::Member));
+    assert_eq!(ok.claim_role("office-sf", "zed"), None);
+    assert_eq!(
+        ok.claim_role("office-la", "mia"),
+        None,
+        "not listed: no one"
+    );
+}
+
+#[test]
+fn a_listed_queue_no_rule_or_script_names_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("r.yaml");
+    std::fs::write(
+        &rules,
+        "queues:\n  office-sf: {managers: [mia]}\n  buyers-pass: {members: [alice, bob]}\n  \
+         office-la: {managers: [lou]}\n  office-ny: {managers: [ned]}\nrules:\n  \
+         - {name: sf, when: {city: SF}, assign: {queue: office-sf}}\n  - {name: s, script: s.rhai}\n",
+    )
+    .unwrap();
+    // `buyers-pass` is named as a string; `office-ny` only in a comment, `office-la` not at all.
+    std::fs::write(
+        dir.path().join("s.rhai"),
+        "// \"office-ny\" closed in May\nif lead.pass == true { return #{queue: \"buyers-pass\"}; }\n()",
+    )
+    .unwrap();
+    let loaded = leadrouter::rules::Ruleset::load(&rules).expect("valid with warnings");
+    let w: Vec<(Option<usize>, &str)> = loaded
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.message.as_str()))
+        .collect();
+    assert_eq!(
+        w,
+        [
+            (
+                Some(4),
+                "queue `office-la` is not named by any rule (`assign: {queue: office-la}`) or script (as the string \"office-la\")"
+            ),
+            (
+                Some(5),
+                "queue `office-ny` is not named by any rule (`assign: {queue: office-ny}`) or script (as the string \"office-ny\")"
+            ),
+        ],
+        "{:#?}",
+        loaded.warnings
+    );
+    assert_eq!(loaded.warnings[0].file, rules);
+}
+
+#[test]
+fn also_assign_and_also_assign_from_are_checked_with_their_lines() {
+    let rule = |extra: &str| format!("rules:\n  - name: r\n    assign: {{agent: bob}}\n{extra}");
+    one_error(
+        &rule("    also_assign: isa-maria\n"),
+        4,
+        Some("r"),
+        "`also_assign` must be a list of agent ids, not \"isa-maria\"",
+    );
+    one_error(
+        &rule("    also_assign: [isa-maria, \"  \"]\n"),
+        4,
+        Some("r"),
+        "`also_assign`: an agent id is a non-empty string, not \"  \"",
+    );
+    one_error(
+        &rule("    also_assign:\n      - isa-maria\n      - {agent: x}\n"),
+        6,
+        Some("r"),
+        "`also_assign`: an agent id is a non-empty string, not {\"agent\":\"x\"}",
+    );
+    one_error(
+        &rule("    also_assign: []\n"),
+        4,
+        Some("r"),
+        "`also_assign` is empty",
+    );
+    one_error(
+        &rule("    also_assign_from: [agent_id]\n"),
+        4,
+        Some("r"),
+        "`also_assign_from` names a lead field holding an agent id or a list of ids",
+    );
+    one_error(
+        &rule("    also_assign_from: \"\"\n"),
+        4,
+        Some("r"),
+        "`also_assign_from` names a lead field",
+    );
+    one_error(
+        &rule("    also_assign_from: attributes..co\n"),
+        4,
+        Some("r"),
+        "also_assign_from: invalid field path `attributes..co`",
+    );
+    // Any deciding rule may have them: an owner, a queue, unassigned.
+    for assign in [
+        "{agent: bob}",
+        "{queue: office-sf}",
+        "unassigned",
+        "{agent_from: agent_id}",
+    ] {
+        let yaml = format!(
+            "rules:\n  - name: r\n    assign: {assign}\n    also_assign_from: co_agents\n    also_assign: [isa-maria]\n"
+        );
+        common::engine::rules(&yaml);
+    }
+}
+
+#[test]
+fn check_counts_the_queues() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("r.yaml");
+    std::fs::write(
+        &rules,
+        "queues:\n  q: {members: [a]}\nrules:\n  - {name: r, assign: {queue: q}}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::binary())
+        .args(["check", rules.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(": OK: 1 rule, 0 pools, 0 regions, 1 queue, ruleset "),
+        "{text}"
+    );
+}

@@ -213,7 +213,8 @@ fn admin_cli(config: &std::path::Path, args: &[&str]) -> String {
 async fn the_daemon_and_admin_commands_run_with_only_the_documented_privileges_over_tls() {
     let cert = server_certificate().await;
     let who = Principals::new();
-    let rules = "pools:\n  p: {strategy: round_robin, members: [a, b, c]}\nrules:\n  - {name: office, when: {source: office}, assign: {queue: office}}\n  - {name: all, assign: {pool: p}}\n";
+    // A queue its member claims from, and assignees the daemon adds (lead_assignees).
+    let rules = "pools:\n  p: {strategy: round_robin, members: [a, b, c]}\nqueues:\n  office: {members: [a]}\nrules:\n  - {name: office, when: {source: office}, assign: {queue: office}}\n  - {name: all, assign: {pool: p}, also_assign: [c]}\n";
     let mut env = Env::new(Some(rules)).await;
     let names = env.amqp.names.clone();
 
@@ -343,6 +344,21 @@ async fn the_daemon_and_admin_commands_run_with_only_the_documented_privileges_o
     );
     admin_cli(
         &config,
+        &[
+            "leads",
+            "assignees",
+            "priv-3",
+            "--add",
+            "zed",
+            "--remove",
+            "c",
+            "--as",
+            "sec-test",
+        ],
+    );
+    admin_cli(&config, &["leads", "claim", "priv-old", "--as", "a"]);
+    admin_cli(
+        &config,
         &["agents", "offboard", "b", "--pool", "p", "--as", "sec-test"],
     );
     admin_cli(&config, &["replay", "--since", "1h", "--json"]);
@@ -352,7 +368,7 @@ async fn the_daemon_and_admin_commands_run_with_only_the_documented_privileges_o
     let mut alerts = 0;
     let mut router = std::collections::HashSet::new();
     let all_seen = |(router, alerts, by_admin): &(usize, usize, usize)| {
-        *router >= bodies.len() && *alerts >= 1 && *by_admin >= 3
+        *router >= bodies.len() && *alerts >= 1 && *by_admin >= 5
     };
     let events = async || {
         while !all_seen(&(router.len(), alerts, by_admin))
@@ -364,7 +380,8 @@ async fn the_daemon_and_admin_commands_run_with_only_the_documented_privileges_o
                     router.insert(body["lead_id"].as_str().unwrap().to_owned());
                 }
                 Some("sweeper") => alerts += 1,
-                Some("sec-test") => by_admin += 1,
+                // The admin commands' changes; a claim's actor is the claimer.
+                Some("sec-test" | "a") => by_admin += 1,
                 other => panic!("unexpected actor {other:?}"),
             }
         }
@@ -374,8 +391,8 @@ async fn the_daemon_and_admin_commands_run_with_only_the_documented_privileges_o
     assert_eq!(router.len(), bodies.len(), "an event per decided lead");
     assert!(alerts >= 1, "the alert event");
     assert!(
-        by_admin >= 3,
-        "reassign, unassign and offboard events: {by_admin}"
+        by_admin >= 5,
+        "reassign, unassign, assignees, claim and offboard events: {by_admin}"
     );
     env.wait_count("SELECT 1 - sign(count(*))::bigint FROM outbox", 1, 15)
         .await;
@@ -399,14 +416,22 @@ async fn the_daemon_and_admin_commands_run_with_only_the_documented_privileges_o
     refused(daemon, "UPDATE leads SET owner_id = 'x'").await;
     refused(daemon, "DELETE FROM routing_decisions").await;
     refused(daemon, "UPDATE agents SET halted = true").await;
+    refused(daemon, "DELETE FROM lead_assignees").await;
     refused(admin, "DELETE FROM leads").await;
     refused(admin, "SELECT * FROM outbox").await;
     refused(crm, "SELECT * FROM outbox").await;
     refused(crm, "UPDATE leads SET owner_id = 'x'").await;
+    refused(crm, "DELETE FROM lead_assignees").await;
     let mut c = PgConnection::connect(&url_as(crm, &env.db.name, &tls))
         .await
         .unwrap();
-    for table in ["leads", "routing_decisions", "agents", "unassigned_alerts"] {
+    for table in [
+        "leads",
+        "routing_decisions",
+        "agents",
+        "unassigned_alerts",
+        "lead_assignees",
+    ] {
         sqlx::query(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
             .execute(&mut c)
             .await

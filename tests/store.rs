@@ -69,6 +69,7 @@ fn assigned(owner: &str, pool: Option<&str>, rule: &str) -> RoutingDecision {
         pool: pool.map(Into::into),
         rule: Some(rule.into()),
         trace: trace(rule, owner),
+        assignees: Vec::new(),
     }
 }
 
@@ -80,6 +81,7 @@ fn unassigned(rule: Option<&str>) -> RoutingDecision {
         pool: None,
         rule: rule.map(Into::into),
         trace: Trace::default(),
+        assignees: Vec::new(),
     }
 }
 
@@ -247,6 +249,7 @@ async fn a_batch_writes_leads_decisions_and_events() {
                     pool: None,
                     rule: Some("office-sf".into()),
                     trace: trace("office-sf", "-"),
+                    assignees: Vec::new(),
                 },
                 _ => unassigned(None),
             }

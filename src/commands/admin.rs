@@ -34,14 +34,18 @@ const RESERVED_ACTORS: [&str; 2] = [ROUTER_ACTOR, "sweeper"];
 impl ActorArgs {
     /// The actor to record: `--as`, else the login name, else "admin".
     pub fn resolve(&self) -> Result<String, CliError> {
-        let name = self.actor.clone().unwrap_or_else(login_name);
-        if RESERVED_ACTORS.contains(&name.as_str()) {
-            return Err(CliError::Invalid(format!(
-                "actor {name:?} is reserved for the daemon's own decisions; name yourself with --as NAME"
-            )));
-        }
-        Ok(name)
+        not_reserved(self.actor.clone().unwrap_or_else(login_name))
     }
+}
+
+/// Refuses the daemon's own actor names for a person.
+pub fn not_reserved(name: String) -> Result<String, CliError> {
+    if RESERVED_ACTORS.contains(&name.as_str()) {
+        return Err(CliError::Invalid(format!(
+            "actor {name:?} is reserved for the daemon's own decisions; name yourself with --as NAME"
+        )));
+    }
+    Ok(name)
 }
 
 fn login_name() -> String {
@@ -82,9 +86,23 @@ pub async fn warn_if_unknown(
     Ok(())
 }
 
-/// Loads a rules file: `path`, else the config's `rules.path` (those in force).
+/// Loads a rules file: `path`, else [`rules_in_force`].
 pub fn load_rules(path: Option<&Path>, config: &Config) -> Result<Ruleset, CliError> {
-    let path = path.unwrap_or(&config.rules.path);
+    match path {
+        Some(path) => load_rules_file(path),
+        None => rules_in_force(config),
+    }
+}
+
+/// The rules in force: those the daemon routes by, as the configuration says (today
+/// the file `rules.path`). Every command that needs them (who may claim from which
+/// queue, the pool of `agents offboard --pool`, what `replay` compares with) loads them
+/// here, so where the rules are kept is decided in one place.
+pub fn rules_in_force(config: &Config) -> Result<Ruleset, CliError> {
+    load_rules_file(&config.rules.path)
+}
+
+fn load_rules_file(path: &Path) -> Result<Ruleset, CliError> {
     Ruleset::load(path)
         .map(|l| l.ruleset)
         .map_err(|source| CliError::Rules {

@@ -27,11 +27,12 @@ pub fn run(
             let rs = &loaded.ruleset;
             writeln!(
                 out,
-                "{}: OK: {} rules, {} pools, {} regions, ruleset {}{}",
+                "{}: OK: {}, {}, {}, {}, ruleset {}{}",
                 path.display(),
-                rs.rules().len(),
-                rs.pools().count(),
-                rs.regions().len(),
+                count(rs.rules().len(), "rule"),
+                count(rs.pools().count(), "pool"),
+                count(rs.regions().len(), "region"),
+                count(rs.queues().count(), "queue"),
                 rs.hash(),
                 match loaded.warnings.len() {
                     0 => String::new(),
@@ -54,4 +55,9 @@ pub fn run(
             Ok(Outcome::InvalidInput)
         }
     }
+}
+
+/// `1 rule`, `0 rules`, `3 rules`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }

@@ -72,7 +72,7 @@ pub enum CliError {
     },
     #[error("{0}")]
     Store(#[from] StoreError),
-    /// A manual change refused (exit 2) or failed (exit 1).
+    /// A change refused (exit 2), lost to a concurrent one (exit 3), or failed (exit 1).
     #[error("{0}")]
     Change(#[from] ChangeError),
     #[error("{0}")]
@@ -82,8 +82,8 @@ pub enum CliError {
     /// The state the command found is not one it can explain (a bug or a hand edit).
     #[error("{0}")]
     Failed(String),
-    /// The lead changed under the command; nothing was written (the next issues' claims
-    /// and offers).
+    /// The lead changed under the command; nothing was written (commands that find it
+    /// out themselves; a store change's conflict is a [`CliError::Change`]).
     #[error("{0}")]
     Conflict(String),
     /// The command's async runtime could not be started.
@@ -101,6 +101,7 @@ impl CliError {
                 Exit::Invalid
             }
             Self::Change(e) if e.is_invalid_input() => Exit::Invalid,
+            Self::Change(e) if e.is_conflict() => Exit::Conflict,
             Self::Conflict(_) => Exit::Conflict,
             Self::Store(_)
             | Self::Change(_)
@@ -136,6 +137,21 @@ mod tests {
         assert_eq!(CliError::Failed("x".into()).exit(), Exit::Failure);
         let unknown = ChangeError::UnknownLead("L-1".into());
         assert_eq!(CliError::from(unknown).exit(), Exit::Invalid);
+        let lost = ChangeError::Conflict(Box::new(crate::store::Conflict {
+            lead_id: "L-1".into(),
+            expected: "queued".into(),
+            status: crate::routing::LeadStatus::Assigned,
+            owner_id: Some("bob".into()),
+            queue: None,
+            actor: Some("bob".into()),
+            via: Some("claim".into()),
+            at: None,
+        }));
+        assert_eq!(
+            lost.to_string(),
+            "lead \"L-1\" is no longer queued: assigned to bob by claim"
+        );
+        assert_eq!(CliError::from(lost).exit(), Exit::Conflict);
         let down = StoreError::Db(sqlx::Error::PoolTimedOut);
         assert_eq!(
             CliError::from(ChangeError::Store(down)).exit(),

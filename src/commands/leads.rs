@@ -1,6 +1,6 @@
-//! `leadrouter leads show|reassign|unassign`.
+//! `leadrouter leads show|reassign|unassign|assignees|claim`.
 use super::admin::{ActorArgs, DbArgs, connect, load_config, warn_if_unknown, when};
-use super::{CliError, Outcome, block_on, show};
+use super::{CliError, Outcome, assignees, block_on, claim, show};
 use crate::routing::{Availability, LeadStatus};
 use crate::store::{LeadState, ManualTarget, Reassigned};
 use clap::builder::NonEmptyStringValueParser;
@@ -17,6 +17,13 @@ pub enum LeadsCommand {
     /// Take a lead's owner or queue away: it waits unassigned. Recorded and announced
     /// like a reassignment.
     Unassign(UnassignArgs),
+    /// Add or remove a lead's assignees (agents who work it without owning it). The
+    /// owner stays; recorded as your decision, announced by `lead.assignees_changed`.
+    Assignees(assignees::AssigneesArgs),
+    /// Take a queued lead as its owner: for managers and members of the lead's queue
+    /// (the `queues` section of the rules in force). Exit 3 when it is no longer
+    /// queued (another claim won), 2 when AGENT may not claim from that queue.
+    Claim(claim::ClaimArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +101,8 @@ pub fn run(
                 let to = ManualTarget::Unassigned;
                 change(&a.id, to, a.note, &a.actor, &a.db, out, err).await
             }
+            LeadsCommand::Assignees(a) => assignees::run(a, out, err).await,
+            LeadsCommand::Claim(a) => claim::run(a, out, err).await,
         }
     })
 }
@@ -170,6 +179,21 @@ fn report(
             "  ownerless from {} (a new ownerless spell starts)",
             when(since)
         )?,
+    }
+    if done.owner_was_assignee
+        && let Some(owner) = done.after.placement.owner_id.as_deref()
+    {
+        writeln!(
+            out,
+            "  {owner} was an assignee: as the owner now, they leave the assignees (now: {})",
+            assignees::names(&done.assignees)
+        )?;
+    } else if !done.assignees.is_empty() {
+        writeln!(
+            out,
+            "  assignees stay: {}",
+            assignees::names(&done.assignees)
+        )?;
     }
     let previous = done
         .before

@@ -3,7 +3,9 @@
 //! 1 runtime failure, 2 usage or invalid input, 3 conflict.
 pub mod admin;
 pub mod agents;
+mod assignees;
 pub mod check;
+mod claim;
 mod error;
 pub mod leads;
 pub mod migrate;
@@ -14,6 +16,7 @@ pub mod run;
 mod show;
 pub mod simulate;
 
+pub use admin::rules_in_force;
 pub use error::{CliError, Exit, Outcome, exit_code};
 
 /// Runs a database command's future on a small runtime of its own, with warnings (an

@@ -106,6 +106,7 @@ fn report(
     }
     if done.moved.is_empty() {
         writeln!(out, "{id} had no open leads: nothing to move.")?;
+        assignee_slots(id, done, out)?;
         return Ok(());
     }
     let how = match to {
@@ -155,7 +156,30 @@ fn report(
     writeln!(
         out,
         "{} written to the outbox (previous_owner_id: {id}).",
-        plural(done.events.len() as u64, "lead.assigned event")
+        plural(done.moved.len() as u64, "lead.assigned event")
     )?;
-    Ok(())
+    assignee_slots(id, done, out)
+}
+
+/// The leads the agent was an assignee of.
+fn assignee_slots(id: &str, done: &Offboarded, out: &mut impl Write) -> std::io::Result<()> {
+    let slots = &done.assignee_slots;
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let shown = slots[..slots.len().min(IDS_SHOWN)].join(", ");
+    let more = match slots.len().saturating_sub(IDS_SHOWN) {
+        0 => String::new(),
+        n => format!(", … and {n} more"),
+    };
+    writeln!(
+        out,
+        "removed {id} from the assignees of {}: {shown}{more}",
+        plural(slots.len() as u64, "lead")
+    )?;
+    writeln!(
+        out,
+        "{} written to the outbox (removed: [{id}]).",
+        plural(slots.len() as u64, "lead.assignees_changed event")
+    )
 }

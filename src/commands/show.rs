@@ -23,6 +23,7 @@ pub fn print(h: &LeadHistory, out: &mut impl Write) -> std::io::Result<()> {
             "ownerless since",
             s.unassigned_since.map_or_else(|| "-".to_owned(), when),
         ),
+        ("assignees", assignee_names(h)),
     ];
     for (k, v) in fields {
         writeln!(out, "  {k:<16} {v}")?;
@@ -57,7 +58,7 @@ fn print_decision(n: usize, d: &DecisionRecord, out: &mut impl Write) -> std::io
             d.ruleset.as_deref().unwrap_or("(unknown)")
         )
     } else {
-        format!("{} (manual change)", d.actor)
+        format!("{} by {} (manual change)", d.via, d.actor)
     };
     writeln!(out, "#{n}  {}  {who}", when(d.decided_at))?;
     writeln!(out, "    {}", describe(d))?;
@@ -66,6 +67,29 @@ fn print_decision(n: usize, d: &DecisionRecord, out: &mut impl Write) -> std::io
     }
     match &d.trace {
         None => {}
+        Some(v) if d.via == "assignees" => {
+            match serde_json::from_value::<AssigneesDelta>(v.clone()) {
+                Ok(delta) => {
+                    let mut parts: Vec<String> =
+                        delta.added.iter().map(|a| format!("+{a}")).collect();
+                    parts.extend(delta.removed.iter().map(|r| format!("-{r}")));
+                    writeln!(
+                        out,
+                        "    assignees {} → {}",
+                        parts.join(" "),
+                        if delta.assignees.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            delta.assignees.join(", ")
+                        }
+                    )?;
+                }
+                Err(_) => {
+                    writeln!(out, "    trace:")?;
+                    write_indented(out, &pretty(v), 6)?;
+                }
+            }
+        }
         Some(v) => match serde_json::from_value::<Trace>(v.clone()) {
             Ok(trace) if d.actor == ROUTER_ACTOR => {
                 writeln!(out, "    trace:")?;
@@ -94,6 +118,33 @@ fn print_decision(n: usize, d: &DecisionRecord, out: &mut impl Write) -> std::io
         },
     }
     Ok(())
+}
+
+/// What an assignees change stores as its trace (`store::changes`).
+#[derive(Deserialize)]
+struct AssigneesDelta {
+    #[serde(default)]
+    added: Vec<String>,
+    #[serde(default)]
+    removed: Vec<String>,
+    #[serde(default)]
+    assignees: Vec<String>,
+}
+
+/// `alice (router), bob (jdoe: "showing Saturday")`, or `-`.
+fn assignee_names(h: &LeadHistory) -> String {
+    if h.assignees.is_empty() {
+        return "-".to_owned();
+    }
+    let names: Vec<String> = h
+        .assignees
+        .iter()
+        .map(|a| match &a.note {
+            Some(n) => format!("{} (by {}: {n:?})", a.agent_id, a.added_by),
+            None => format!("{} (by {})", a.agent_id, a.added_by),
+        })
+        .collect();
+    names.join(", ")
 }
 
 /// The explanation `agents offboard --pool` stores for each deal (`store::offboard`).
@@ -165,6 +216,17 @@ fn print_trace(t: &Trace, out: &mut impl Write) -> std::io::Result<()> {
         print_skipped(&r.skipped, &pad, out)?;
         if let Some(p) = &r.picked {
             writeln!(out, "{pad}picked: {} ({})", p.agent, p.why)?;
+        }
+        if !r.assignees.is_empty() {
+            writeln!(out, "{pad}assignees: {}", r.assignees.join(", "))?;
+        }
+        if !r.assignees_skipped.is_empty() {
+            let names: Vec<String> = r
+                .assignees_skipped
+                .iter()
+                .map(|s| format!("{} ({})", s.agent, s.why.as_str()))
+                .collect();
+            writeln!(out, "{pad}not assignees: {}", names.join(", "))?;
         }
     }
     Ok(())

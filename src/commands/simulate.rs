@@ -33,6 +33,10 @@ pub struct SimulatedLine<'a> {
     pub queue: Option<&'a str>,
     pub pool: Option<&'a str>,
     pub rule: Option<&'a str>,
+    /// The agent a pool offers the lead to (SPEC 3.3); null until pools make offers.
+    pub offered_to: Option<&'a str>,
+    /// The deciding rule's assignees (SPEC 3.1), `[]` when none.
+    pub assignees: &'a [String],
     pub trace: &'a Trace,
 }
 
@@ -45,6 +49,8 @@ impl<'a> SimulatedLine<'a> {
             queue: d.queue.as_deref(),
             pool: d.pool.as_deref(),
             rule: d.rule.as_deref(),
+            offered_to: None,
+            assignees: &d.assignees,
             trace: &d.trace,
         }
     }

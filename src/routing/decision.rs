@@ -38,6 +38,11 @@ pub struct RoutingDecision {
     pub pool: Option<String>,
     pub rule: Option<String>,
     pub trace: Trace,
+    /// Who works the lead besides its owner (SPEC 3.1): the deciding rule's
+    /// `also_assign_from` and `also_assign`, available agents only, the owner left
+    /// out, each once, in the order the rule lists them.
+    #[serde(default)]
+    pub assignees: Vec<String>,
 }
 
 impl RoutingDecision {
@@ -74,6 +79,12 @@ pub struct RuleTrace {
     pub skipped: Vec<SkippedAgent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picked: Option<Pick>,
+    /// The deciding rule's assignees, as added (see [`RoutingDecision::assignees`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignees: Vec<String>,
+    /// Agents the deciding rule names as assignees but left out, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignees_skipped: Vec<SkippedAssignee>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +104,35 @@ pub enum RuleOutcome {
 pub struct SkippedAgent {
     pub agent: String,
     pub why: Availability,
+}
+
+/// An agent a rule names as an assignee but did not add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedAssignee {
+    pub agent: String,
+    pub why: AssigneeSkip,
+}
+
+/// Why a named assignee was left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssigneeSkip {
+    /// Halted: the router adds no halted agent (an admin may, by hand).
+    Halted,
+    /// Inactive (offboarded): never an assignee.
+    Inactive,
+    /// The lead's owner: an owner is not also an assignee.
+    Owner,
+}
+
+impl AssigneeSkip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Halted => "halted",
+            Self::Inactive => "inactive",
+            Self::Owner => "owner",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

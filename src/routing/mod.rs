@@ -1,5 +1,6 @@
 //! Deciding: `decide(ruleset, lead, state) -> RoutingDecision` (with its trace).
 //! Pure: no I/O, no tokio; shared by `run`, `simulate`, `replay` and the benches.
+mod assignees;
 pub mod availability;
 pub mod contact;
 pub mod decision;
@@ -7,7 +8,8 @@ mod pool;
 pub mod state;
 
 pub use decision::{
-    Availability, LeadStatus, Pick, RoutingDecision, RuleOutcome, RuleTrace, SkippedAgent, Trace,
+    AssigneeSkip, Availability, LeadStatus, Pick, RoutingDecision, RuleOutcome, RuleTrace,
+    SkippedAgent, SkippedAssignee, Trace,
 };
 pub use pool::PoolOutcome;
 pub use state::{MemoryState, PoolRotation, RoutingState};
@@ -46,18 +48,26 @@ pub fn decide(rs: &Ruleset, lead: &Lead, state: &mut impl RoutingState) -> Routi
             Step::Passed(reason, pick) => (RuleOutcome::Passed, reason, None, pick),
             Step::Error(reason) => (RuleOutcome::Error, reason, None, PoolStep::default()),
         };
+        // Assignees only when the rule decides (and never a rotation step).
+        let extra = match &target {
+            Some(t) => assignees::assignees(&rule.also_assign, lead, t.owner(), state),
+            None => assignees::Assignees::default(),
+        };
         trace.rules.push(RuleTrace {
             rule: rule.name.clone(),
             outcome,
             reason,
             skipped: pick.skipped,
             picked: pick.picked,
+            assignees: extra.added.clone(),
+            assignees_skipped: extra.skipped,
         });
         if let Some(target) = target {
-            return target.into_decision(Some(rule.name.to_string()), trace, state);
+            let rule = Some(rule.name.to_string());
+            return target.into_decision(rule, trace, extra.added, state);
         }
     }
-    Target::Unassigned.into_decision(None, trace, state)
+    Target::Unassigned.into_decision(None, trace, Vec::new(), state)
 }
 
 /// Deals one lead from `pool` outside any rule (`agents offboard --pool`): the same
@@ -133,10 +143,19 @@ enum Target {
 }
 
 impl Target {
+    /// The owner this target gives the lead, if any.
+    fn owner(&self) -> Option<&str> {
+        match self {
+            Target::Agent(a) | Target::Pool { agent: a, .. } => Some(a),
+            Target::Queue(_) | Target::Unassigned => None,
+        }
+    }
+
     fn into_decision(
         self,
         rule: Option<String>,
         trace: Trace,
+        assignees: Vec<String>,
         state: &mut impl RoutingState,
     ) -> RoutingDecision {
         let (status, owner_id, queue, pool) = match self {
@@ -155,6 +174,7 @@ impl Target {
             pool,
             rule,
             trace,
+            assignees,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Warnings `check` shows: rules that can never decide, pools and schedules never used,
-//! agents with settings that nothing routes to.
+//! Warnings `check` shows: rules that can never decide, pools, queues and schedules never
+//! used, agents with settings that nothing routes to.
 use super::model::Action;
 use super::positions::Positions;
 use super::{Diagnostic, Ruleset};
@@ -70,6 +70,30 @@ pub(super) fn lint(rs: &Ruleset, pos: &Positions) -> Vec<Diagnostic> {
             ));
         }
     }
+
+    // A script may return `#{queue: ".."}`: its string literals count as names (a
+    // queue name a script builds from parts cannot be seen, and is warned about).
+    let literals: HashSet<String> = rs
+        .scripts
+        .values()
+        .flat_map(|src| string_literals(src))
+        .collect();
+    for queue in rs.queues.keys() {
+        let by_rule = rs
+            .rules
+            .iter()
+            .any(|r| matches!(&r.action, Action::Queue(q) if q == queue));
+        if !by_rule && !literals.contains(queue) {
+            let line = pos.line(&format!("queues.{queue}")).unwrap_or(0);
+            out.push(warn(
+                line,
+                None,
+                format!(
+                    "queue `{queue}` is not named by any rule (`assign: {{queue: {queue}}}`) or script (as the string \"{queue}\")"
+                ),
+            ));
+        }
+    }
     out.extend(unused_availability(rs, pos, scripted));
     out
 }
@@ -118,4 +142,69 @@ fn unused_availability(rs: &Ruleset, pos: &Positions, scripted: bool) -> Vec<Dia
         }
     }
     out
+}
+
+/// The string literals of a Rhai source (`"..."` with escapes, and `` `...` ``),
+/// comments skipped: enough to tell whether a script names a queue.
+fn string_literals(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = src.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for c in chars.by_ref() {
+                    if prev == '*' && c == '/' {
+                        break;
+                    }
+                    prev = c;
+                }
+            }
+            '"' | '`' => {
+                let mut lit = String::new();
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' if c == '"' => {
+                            if let Some(e) = chars.next() {
+                                lit.push(e);
+                            }
+                        }
+                        d if d == c => break,
+                        d => lit.push(d),
+                    }
+                }
+                out.push(lit);
+            }
+            // A character literal: `'"'` must not open a string.
+            '\'' => {
+                if chars.next() == Some('\\') {
+                    chars.next();
+                }
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn string_literals_skip_comments_and_characters() {
+        let src = "// \"not-this\"\nlet q = \"office-sf\"; /* \"nor-this\" */ let c = '\"';\n\
+                   let e = \"a \\\"quoted\\\" one\"; return #{queue: `pass-group`};";
+        assert_eq!(
+            super::string_literals(src),
+            ["office-sf", "a \"quoted\" one", "pass-group"]
+        );
+    }
 }

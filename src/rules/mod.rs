@@ -12,8 +12,8 @@ mod sources;
 
 pub use diagnostic::{Diagnostic, RulesError};
 pub use model::{
-    Action, ContactField, ContactMatch, IfHalted, Member, MemberSettings, Pool, Region, Rule,
-    Settings, Strategy,
+    Action, AssigneeSource, ContactField, ContactMatch, IfHalted, Member, MemberSettings, Pool,
+    Queue, QueueRole, Region, Rule, Settings, Strategy,
 };
 pub use schedule::Schedule;
 
@@ -35,6 +35,7 @@ pub struct Ruleset {
     /// Agent → the schedule whose midnight ends its day (none: UTC).
     day_schedules: BTreeMap<String, String>,
     pub(crate) pools: BTreeMap<String, Pool>,
+    pub(crate) queues: BTreeMap<String, Queue>,
     pub(crate) rules: Vec<Rule>,
     pub(crate) sandbox: Sandbox,
     least_loaded_agents: Vec<String>,
@@ -91,6 +92,22 @@ impl Ruleset {
 
     pub fn pool(&self, name: &str) -> Option<&Pool> {
         self.pools.get(name)
+    }
+
+    /// Every queue the `queues` section lists, in name order.
+    pub fn queues(&self) -> impl Iterator<Item = &Queue> {
+        self.queues.values()
+    }
+
+    /// The queue's managers and members; `None` for a queue the section does not list
+    /// (no one may claim from it).
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.get(name)
+    }
+
+    /// The agent's role in queue `name`, if they may claim its leads.
+    pub fn claim_role(&self, queue: &str, agent: &str) -> Option<QueueRole> {
+        self.queue(queue).and_then(|q| q.role_of(agent))
     }
 
     pub fn rules(&self) -> &[Rule] {

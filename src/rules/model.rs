@@ -13,6 +13,9 @@ pub struct Rule {
     pub when_script: Option<Script>,
     pub action: Action,
     pub if_halted: IfHalted,
+    /// Who else works the lead when this rule decides (`also_assign_from`,
+    /// `also_assign`), in the order the rule lists them.
+    pub also_assign: Vec<AssigneeSource>,
     /// The `when` as written, to spot identical conditions when linting.
     pub(crate) when_source: Option<serde_yaml::Value>,
     pub(crate) when_script_source: Option<String>,
@@ -76,6 +79,15 @@ impl Action {
     pub fn always_decides(&self) -> bool {
         matches!(self, Action::Queue(_) | Action::Unassigned)
     }
+}
+
+/// Where a rule's extra assignees (SPEC 3.1) come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssigneeSource {
+    /// `also_assign_from: FIELD`: a lead field holding an agent id or a list of ids.
+    Field(FieldPath),
+    /// `also_assign: [ID, ..]`: fixed agent ids.
+    Agents(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -179,4 +191,43 @@ pub struct Member {
     pub agent: String,
     /// 1 unless the pool is `weighted`.
     pub weight: u32,
+}
+
+/// A queue with people who may take its leads themselves (SPEC 3.2): an office's
+/// managers, a pass group's members. A queue the rules name without listing it here
+/// has no one: only admins hand its leads out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub name: String,
+    pub managers: Vec<String>,
+    pub members: Vec<String>,
+}
+
+/// Why an agent may claim from a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueRole {
+    Manager,
+    Member,
+}
+
+impl QueueRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manager => "manager",
+            Self::Member => "member",
+        }
+    }
+}
+
+impl Queue {
+    /// The agent's role in the queue, if any (a manager first: managers outrank members).
+    pub fn role_of(&self, agent: &str) -> Option<QueueRole> {
+        if self.managers.iter().any(|m| m == agent) {
+            Some(QueueRole::Manager)
+        } else if self.members.iter().any(|m| m == agent) {
+            Some(QueueRole::Member)
+        } else {
+            None
+        }
+    }
 }

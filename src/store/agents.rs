@@ -166,13 +166,14 @@ impl Store {
         })
     }
 
-    /// Whether `agent` has an `agents` row or open leads: a cheap check that a name
-    /// typed by an admin is someone (an agent without a row is available, so a typo
-    /// cannot be refused, only pointed out).
+    /// Whether `agent` has an `agents` row, open leads or leads they work as an
+    /// assignee: a cheap check that a name typed by an admin is someone (an agent
+    /// without a row is available, so a typo cannot be refused, only pointed out).
     pub async fn agent_known(&self, agent: &str) -> Result<bool, StoreError> {
         let known: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM agents WHERE agent_id = $1)
-                 OR EXISTS (SELECT 1 FROM leads WHERE status = 'assigned' AND owner_id = $1)",
+                 OR EXISTS (SELECT 1 FROM leads WHERE status = 'assigned' AND owner_id = $1)
+                 OR EXISTS (SELECT 1 FROM lead_assignees WHERE agent_id = $1)",
         )
         .bind(agent)
         .fetch_one(&self.pool)

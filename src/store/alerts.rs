@@ -31,6 +31,8 @@ struct Raised {
     waiting: Placement,
     unassigned_since: DateTime<Utc>,
     raised_at: DateTime<Utc>,
+    via: String,
+    assignees: Vec<String>,
 }
 
 impl Store {
@@ -60,7 +62,13 @@ impl Store {
                  RETURNING lead_id, raised_at, unassigned_since
              )
              SELECT r.lead_id, l.status, l.owner_id, l.queue, l.pool, l.rule, r.unassigned_since,
-                    r.raised_at
+                    r.raised_at,
+                    -- How it came to wait where it does (an assignees change left it there).
+                    coalesce((SELECT d.via FROM routing_decisions d
+                              WHERE d.lead_id = r.lead_id AND d.via <> 'assignees'
+                              ORDER BY d.id DESC LIMIT 1), 'route') AS via,
+                    ARRAY(SELECT a.agent_id FROM lead_assignees a
+                          WHERE a.lead_id = r.lead_id ORDER BY a.seq) AS assignees
              FROM raised r JOIN leads l USING (lead_id)",
         )
         .bind(after.as_secs_f64())
@@ -73,6 +81,8 @@ impl Store {
                 OutboxEvent::unassigned_alert(&UnassignedAlert {
                     lead_id: &r.lead_id,
                     waiting: (&r.waiting).into(),
+                    via: &r.via,
+                    assignees: &r.assignees,
                     unassigned_since: r.unassigned_since,
                     at: r.raised_at,
                 })

@@ -1,5 +1,6 @@
 //! Routing a batch of leads in one transaction: the daemon's hot path.
-use super::decisions::{Decided, Explained, NewDecisions};
+use super::assignees::NewAssignees;
+use super::decisions::{Decided, Explained, NewDecisions, Via};
 use super::events::OutboxEvent;
 use super::leads::NewLeads;
 use super::snapshot::{BatchState, read_state};
@@ -131,24 +132,30 @@ impl Store {
             tracing::warn!(pools = ?unloaded, "rotation stepped for pools not in the batch's pool list");
         }
 
-        // 6. Leads, decisions, events and rotations: one statement, one round trip.
-        //    Next: the deciding rules' assignees (`lead_assignees`, a table module of
-        //    its own, e.g. `assignees.rs`) join it as one more part.
+        // 6. Leads, decisions, the deciding rules' assignees, events and rotations: one
+        //    statement, one round trip.
         let mut new_leads = NewLeads::new(now);
         let mut decisions = NewDecisions::new(Decided {
             at: now,
             actor: ROUTER_ACTOR,
             ruleset: Some(ruleset_hash),
             note: None,
+            bulk_id: None,
         });
+        let mut assignees = NewAssignees::new(now, ROUTER_ACTOR);
         for r in &rows {
+            let id = r.lead.id.as_str();
             new_leads.push(r.lead, r.received_at, &r.decision);
             let trace = Explained::Rules(&r.decision.trace);
-            decisions.push(r.lead.id.as_str(), (&r.decision).into(), Some(trace));
+            decisions.push(id, (&r.decision).into(), Some(trace), Via::Route);
+            for agent in &r.decision.assignees {
+                assignees.push(id, agent, None);
+            }
         }
         let mut write = Write::new();
         new_leads.write(&mut write);
         decisions.write(&mut write);
+        assignees.write(&mut write);
         outbox::insert(&mut write, rows.iter().map(|r| &r.event));
         rotations::upsert(&mut write, &dirty);
         write.execute(&mut tx).await?;

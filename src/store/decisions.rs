@@ -8,6 +8,48 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
+use uuid::Uuid;
+
+/// How a decision came about (`routing_decisions.via`, and every event's `via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// The router's decision.
+    Route,
+    /// `leads reassign` (to an agent or a queue).
+    Reassign,
+    /// `leads unassign`.
+    Unassign,
+    /// The lead's assignees changed by hand, or an assignee was offboarded; the
+    /// owner state stays.
+    Assignees,
+    /// A member or manager of the lead's queue took it (`leads claim`).
+    Claim,
+    /// The offered agent accepted.
+    Accept,
+    /// What follows an ended offer.
+    OfferEnded,
+    /// A bulk pass (`leads pass`).
+    Pass,
+    /// An offboarded agent's lead moved.
+    Offboard,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Route => "route",
+            Self::Reassign => "reassign",
+            Self::Unassign => "unassign",
+            Self::Assignees => "assignees",
+            Self::Claim => "claim",
+            Self::Accept => "accept",
+            Self::OfferEnded => "offer_ended",
+            Self::Pass => "pass",
+            Self::Offboard => "offboard",
+        }
+    }
+}
 
 /// One `routing_decisions` row as stored (`leads show`).
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -27,6 +69,11 @@ pub struct DecisionRecord {
     /// `router`, or who made the change.
     pub actor: String,
     pub note: Option<String>,
+    /// How it came about: `route`, `reassign`, `claim`, … (see [`Via`]; read as text,
+    /// so a newer version's values show as they are).
+    pub via: String,
+    /// The bulk pass it belongs to, if any.
+    pub bulk_id: Option<Uuid>,
 }
 
 /// What explains a decision, as stored in `trace`.
@@ -48,7 +95,8 @@ pub(super) struct Decided<'a> {
     pub ruleset: Option<&'a str>,
     /// A manual change's note.
     pub note: Option<&'a str>,
-    // Next: `via` (`route`, `reassign`, `offboard`, …) and a bulk pass's `bulk_id`.
+    /// The bulk pass the rows belong to.
+    pub bulk_id: Option<Uuid>,
 }
 
 impl Decided<'_> {
@@ -57,6 +105,7 @@ impl Decided<'_> {
         c.shared("decided_at", self.at);
         c.shared("actor", self.actor);
         c.shared("note", self.note);
+        c.shared("bulk_id", self.bulk_id);
     }
 }
 
@@ -65,6 +114,7 @@ pub(super) struct NewDecisions<'a> {
     lead_id: Vec<&'a str>,
     placement: PlacementColumns<'a>,
     trace: Vec<Option<Json<Explained<'a>>>>,
+    via: Vec<&'static str>,
     decided: Decided<'a>,
 }
 
@@ -74,14 +124,22 @@ impl<'a> NewDecisions<'a> {
             lead_id: Vec::new(),
             placement: PlacementColumns::default(),
             trace: Vec::new(),
+            via: Vec::new(),
             decided,
         }
     }
 
-    pub fn push(&mut self, lead_id: &'a str, to: PlacementRef<'a>, trace: Option<Explained<'a>>) {
+    pub fn push(
+        &mut self,
+        lead_id: &'a str,
+        to: PlacementRef<'a>,
+        trace: Option<Explained<'a>>,
+        via: Via,
+    ) {
         self.lead_id.push(lead_id);
         self.placement.push(to);
         self.trace.push(trace.map(Json));
+        self.via.push(via.as_str());
     }
 
     pub fn write(&self, w: &mut Write) {
@@ -91,6 +149,7 @@ impl<'a> NewDecisions<'a> {
             c.rows("lead_id", &self.lead_id);
             self.placement.name(c);
             c.rows("trace", &self.trace);
+            c.rows("via", &self.via);
         });
     }
 }
@@ -99,6 +158,26 @@ impl<'a> NewDecisions<'a> {
 pub(super) const HISTORY: ByKey<DecisionRecord> = ByKey::new(concat!(
     "SELECT id, ",
     placement_columns!(),
-    ", trace, ruleset, decided_at, actor, note
+    ", trace, ruleset, decided_at, actor, note, via, bulk_id
      FROM routing_decisions WHERE lead_id = $1 ORDER BY id"
+));
+
+/// What the lead's latest change was, for a conflict's message ("assigned to bob by
+/// claim at ..."): its placement, who, how and when.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LatestChange {
+    #[sqlx(flatten)]
+    pub placement: Placement,
+    pub actor: String,
+    pub via: String,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// The lead's latest decision that put it where it is (an assignees change leaves
+/// it where it was).
+pub(super) const LATEST: ByKey<LatestChange> = ByKey::new(concat!(
+    "SELECT ",
+    placement_columns!(),
+    ", actor, via, decided_at FROM routing_decisions WHERE lead_id = $1 AND via <> 'assignees'
+     ORDER BY id DESC LIMIT 1"
 ));

@@ -2,6 +2,7 @@
 //! when the event is made, stored in the outbox from that text and published as it;
 //! what the daemon needs to know about an event (its id, lead, kind) is carried typed
 //! beside the text, never read back out of it.
+use super::decisions::Via;
 use super::placement::PlacementRef;
 use crate::routing::{LeadStatus, RoutingDecision};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -10,6 +11,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 pub const ROUTING_KEY_ALERT_UNASSIGNED: &str = "lead.alert.unassigned";
+pub const ROUTING_KEY_ASSIGNEES_CHANGED: &str = "lead.assignees_changed";
 
 /// One event, as written to and relayed from the outbox.
 #[derive(Debug, Clone)]
@@ -27,18 +29,21 @@ pub struct OutboxEvent {
 pub enum EventKind {
     /// `lead.assigned`, `lead.queued`, `lead.unassigned`: the lead's owner state changed.
     LeadChange(LeadStatus),
+    /// `lead.assignees_changed`: assignees added or removed; the owner state stays.
+    AssigneesChanged,
     /// `lead.alert.unassigned`: ownerless too long, since then.
     UnassignedAlert { unassigned_since: DateTime<Utc> },
     /// Read back from the outbox with a routing key this version does not write (an
     /// event of a newer instance, during an upgrade): relayed as stored.
     Other { routing_key: String },
-    // Next: `lead.offered`, `lead.offer_ended`, `lead.assignees_changed`.
+    // Next: `lead.offered`, `lead.offer_ended`.
 }
 
 impl EventKind {
     pub fn routing_key(&self) -> &str {
         match self {
             Self::LeadChange(status) => routing_key_for(*status),
+            Self::AssigneesChanged => ROUTING_KEY_ASSIGNEES_CHANGED,
             Self::UnassignedAlert { .. } => ROUTING_KEY_ALERT_UNASSIGNED,
             Self::Other { routing_key } => routing_key,
         }
@@ -56,6 +61,9 @@ impl EventKind {
             if key == routing_key_for(status) {
                 return Self::LeadChange(status);
             }
+        }
+        if key == ROUTING_KEY_ASSIGNEES_CHANGED {
+            return Self::AssigneesChanged;
         }
         let since = unassigned_since.and_then(|s| DateTime::parse_from_rfc3339(s).ok());
         match since {
@@ -77,11 +85,17 @@ pub fn routing_key_for(status: LeadStatus) -> &'static str {
 }
 
 impl OutboxEvent {
-    /// The event for any change of a lead's owner state (router, reassign, offboard).
-    pub(super) fn lead_change(change: &LeadChange<'_>) -> OutboxEvent {
+    /// The event for any change of a lead: of its owner state (router, reassign, claim,
+    /// offboard: `lead.assigned` / `lead.queued` / `lead.unassigned`), or of its
+    /// assignees only (`lead.assignees_changed`, with `added` and `removed`).
+    pub(super) fn lead_change(change: &LeadEvent<'_>) -> OutboxEvent {
         let event_id = Uuid::new_v4();
         let to = change.to;
-        let kind = EventKind::LeadChange(to.status);
+        let kind = match change.assignees_changed {
+            Some(_) => EventKind::AssigneesChanged,
+            None => EventKind::LeadChange(to.status),
+        };
+        let delta = change.assignees_changed;
         let body = json_text(&LeadEventBody {
             event: kind.routing_key(),
             event_id,
@@ -93,8 +107,13 @@ impl OutboxEvent {
             rule: to.rule,
             at: rfc3339(change.at),
             actor: change.actor,
+            via: change.via.as_str(),
+            assignees: change.assignees,
+            added: delta.map(|d| d.added),
+            removed: delta.map(|d| d.removed),
             previous_owner_id: change.previous_owner_id,
             note: change.note,
+            bulk_id: change.bulk_id,
             unassigned_since: None,
         });
         OutboxEvent {
@@ -112,13 +131,17 @@ impl OutboxEvent {
         at: DateTime<Utc>,
         actor: &str,
     ) -> OutboxEvent {
-        Self::lead_change(&LeadChange {
+        Self::lead_change(&LeadEvent {
             lead_id,
             to: decision.into(),
             at,
             actor,
+            via: Via::Route,
+            assignees: &decision.assignees,
+            assignees_changed: None,
             previous_owner_id: None,
             note: None,
+            bulk_id: None,
         })
     }
 
@@ -137,8 +160,13 @@ impl OutboxEvent {
             rule: waiting.rule,
             at: rfc3339(alert.at),
             actor: "sweeper",
+            via: alert.via,
+            assignees: alert.assignees,
+            added: None,
+            removed: None,
             previous_owner_id: None,
             note: None,
+            bulk_id: None,
             unassigned_since: Some(rfc3339(alert.unassigned_since)),
         });
         OutboxEvent {
@@ -185,19 +213,34 @@ impl OutboxEvent {
     }
 }
 
-/// A change of a lead's owner state, as announced by its event.
+/// A change of a lead, as announced by its event: the one shape every lead event is
+/// built from.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct LeadChange<'a> {
+pub(super) struct LeadEvent<'a> {
     pub lead_id: &'a str,
-    /// Where the change put it.
+    /// Where the change put it (where it stays, for an assignees change).
     pub to: PlacementRef<'a>,
     pub at: DateTime<Utc>,
     /// `router`, or who made the change.
     pub actor: &'a str,
+    pub via: Via,
+    /// The lead's assignees after the change.
+    pub assignees: &'a [String],
+    /// Set for a change of the assignees only (`lead.assignees_changed`).
+    pub assignees_changed: Option<AssigneesDelta<'a>>,
     /// Set on manual changes of an owned lead; omitted from the body when `None`.
     pub previous_owner_id: Option<&'a str>,
-    /// A reassignment's note; omitted from the body when `None`.
+    /// A manual change's note; omitted from the body when `None`.
     pub note: Option<&'a str>,
+    /// The bulk pass the change belongs to; omitted when `None`.
+    pub bulk_id: Option<Uuid>,
+}
+
+/// Who an assignees change added and removed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AssigneesDelta<'a> {
+    pub added: &'a [String],
+    pub removed: &'a [String],
 }
 
 /// A lead that has been ownerless too long.
@@ -206,6 +249,10 @@ pub(super) struct UnassignedAlert<'a> {
     pub lead_id: &'a str,
     /// Where it waits (queued or unassigned).
     pub waiting: PlacementRef<'a>,
+    /// How it came to wait there (the `via` of the change that put it there).
+    pub via: &'a str,
+    /// Its assignees now (who may act on it with the queue's people).
+    pub assignees: &'a [String],
     pub unassigned_since: DateTime<Utc>,
     /// When the alert was raised.
     pub at: DateTime<Utc>,
@@ -227,13 +274,22 @@ struct LeadEventBody<'a> {
     rule: Option<&'a str>,
     at: String,
     actor: &'a str,
+    via: &'a str,
+    /// Always present: the lead's assignees after the change (often `[]`).
+    assignees: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    added: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    removed: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     previous_owner_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    bulk_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     unassigned_since: Option<String>,
-    // Next (SPEC 7, revision 2): `via`, `assignees`, `offered_to`, `bulk_id`.
+    // Next (SPEC 7, revision 2): `offered_to`, `expires_at`, `outcome`.
 }
 
 fn json_text(body: &LeadEventBody<'_>) -> Box<RawValue> {
@@ -272,6 +328,7 @@ mod tests {
             pool: Some("west".into()),
             rule: Some("west-buyers".into()),
             trace: Trace::default(),
+            assignees: vec!["isa-maria".into()],
         };
         let e = OutboxEvent::for_decision("L1", &d, at(), "router");
         assert_eq!(e.routing_key(), "lead.assigned");
@@ -288,9 +345,13 @@ mod tests {
         assert_eq!(b["rule"], "west-buyers");
         assert_eq!(b["at"], "2024-05-01T12:00:00.123456Z");
         assert_eq!(b["actor"], "router");
+        assert_eq!(b["via"], "route");
+        assert_eq!(b["assignees"], serde_json::json!(["isa-maria"]));
         let obj = b.as_object().unwrap();
         assert!(obj.contains_key("queue"), "null fields are present");
-        assert!(!obj.contains_key("previous_owner_id") && !obj.contains_key("note"));
+        for absent in ["previous_owner_id", "note", "added", "removed", "bulk_id"] {
+            assert!(!obj.contains_key(absent), "{absent}");
+        }
         assert_eq!(e.event_id.get_version_num(), 4);
     }
 
@@ -311,7 +372,7 @@ mod tests {
 
     #[test]
     fn manual_change_carries_previous_owner_and_note() {
-        let e = OutboxEvent::lead_change(&LeadChange {
+        let e = OutboxEvent::lead_change(&LeadEvent {
             lead_id: "L2",
             to: PlacementRef {
                 status: LeadStatus::Queued,
@@ -322,14 +383,61 @@ mod tests {
             },
             at: at(),
             actor: "jdoe",
+            via: Via::Reassign,
+            assignees: &[],
+            assignees_changed: None,
             previous_owner_id: Some("bob"),
             note: Some("customer asked for SF office"),
+            bulk_id: None,
         });
         assert_eq!(e.routing_key(), "lead.queued");
         let b = body(&e);
         assert_eq!(b["previous_owner_id"], "bob");
         assert_eq!(b["note"], "customer asked for SF office");
         assert_eq!(b["actor"], "jdoe");
+        assert_eq!(b["via"], "reassign");
+        assert_eq!(b["assignees"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn an_assignees_change_has_its_own_routing_key_and_says_who_came_and_went() {
+        let now = ["carol".to_owned(), "dave".to_owned()];
+        let added = ["dave".to_owned()];
+        let removed = ["erin".to_owned()];
+        let e = OutboxEvent::lead_change(&LeadEvent {
+            lead_id: "L4",
+            to: PlacementRef {
+                status: LeadStatus::Assigned,
+                owner_id: Some("bob"),
+                queue: None,
+                pool: Some("west"),
+                rule: Some("west-buyers"),
+            },
+            at: at(),
+            actor: "jdoe",
+            via: Via::Assignees,
+            assignees: &now,
+            assignees_changed: Some(AssigneesDelta {
+                added: &added,
+                removed: &removed,
+            }),
+            previous_owner_id: None,
+            note: Some("showing on Saturday"),
+            bulk_id: None,
+        });
+        assert_eq!(e.routing_key(), "lead.assignees_changed");
+        assert_eq!(e.kind, EventKind::AssigneesChanged);
+        let b = body(&e);
+        assert_eq!(b["event"], "lead.assignees_changed");
+        assert_eq!(b["via"], "assignees");
+        assert_eq!(b["owner_id"], "bob");
+        assert_eq!(b["assignees"], serde_json::json!(["carol", "dave"]));
+        assert_eq!(b["added"], serde_json::json!(["dave"]));
+        assert_eq!(b["removed"], serde_json::json!(["erin"]));
+        assert_eq!(
+            EventKind::stored("lead.assignees_changed".to_owned(), None),
+            EventKind::AssigneesChanged
+        );
     }
 
     #[test]
@@ -343,6 +451,8 @@ mod tests {
                 pool: None,
                 rule: None,
             },
+            via: "unassign",
+            assignees: &["isa-maria".to_owned()],
             unassigned_since: at(),
             at: at() + chrono::Duration::hours(25),
         });
@@ -355,6 +465,8 @@ mod tests {
         );
         let b = body(&e);
         assert_eq!(b["actor"], "sweeper");
+        assert_eq!(b["via"], "unassign");
+        assert_eq!(b["assignees"], serde_json::json!(["isa-maria"]));
         assert_eq!(b["unassigned_since"], "2024-05-01T12:00:00.123456Z");
         assert_eq!(b["owner_id"], Value::Null);
         // Read back: the kind again, from the routing key and the body's field.

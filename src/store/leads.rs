@@ -61,6 +61,33 @@ pub(super) const RECORD: ByKey<LeadRecord> = ByKey::new(concat!(
     ", received_at, decided_at, payload FROM leads WHERE lead_id = $1"
 ));
 
+/// A lead's state with its id.
+#[derive(sqlx::FromRow)]
+struct StateOf {
+    lead_id: String,
+    #[sqlx(flatten)]
+    state: LeadState,
+}
+
+/// The states of `lead_ids` (those that exist). Lock them first for a consistent read.
+pub(super) async fn states_of(
+    conn: &mut sqlx::PgConnection,
+    lead_ids: &[&str],
+) -> Result<HashMap<String, LeadState>, StoreError> {
+    if lead_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<StateOf> = sqlx::query_as(concat!(
+        "SELECT lead_id, ",
+        state_columns!(),
+        " FROM leads WHERE lead_id = ANY($1)"
+    ))
+    .bind(lead_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.lead_id, r.state)).collect())
+}
+
 /// An agent's open (assigned) leads' ids, locked, oldest received first (the order
 /// offboarding deals them in).
 pub(super) const LOCK_OPEN_LEADS_OF: ByKey<(String,)> = ByKey::new(

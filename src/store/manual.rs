@@ -1,70 +1,26 @@
-//! Manual changes of a lead's owner state (`leads reassign`, `leads unassign`, and the
-//! bulk moves of `agents offboard`): SPEC section 4, "Manual changes".
+//! Manual changes of a lead's owner state (`leads reassign`, `leads unassign`; the
+//! bulk moves of `agents offboard` and claims use the same pieces): SPEC section 4,
+//! "Manual changes".
 //!
 //! Every change writes, in one transaction, the new state on `leads` (with `rule` and
 //! `pool` null: no rule decided it), an append-only `routing_decisions` row carrying
-//! the actor and note (`ruleset` null), and its outbox event with `previous_owner_id`
-//! and `note`: through the same table writers as the router's batches. No rotation
-//! moves, except an offboarding's deals through a pool.
+//! the actor, note and `via` (`ruleset` null), and its outbox event with
+//! `previous_owner_id`, `note` and the assignees after the change: through
+//! [`write_changes`](super::changes::write_changes). The assignees stay, except a new
+//! owner who was one. No rotation moves, except an offboarding's deals through a pool.
+use super::Store;
 use super::agents::availability;
-use super::decisions::{Decided, Explained, NewDecisions};
-use super::events::{LeadChange, OutboxEvent};
-use super::leads::{self, LeadChanges, LeadState};
+use super::assignees;
+use super::change_error::ChangeError;
+use super::changes::{ChangedBy, ManualWrite, write_changes};
+use super::decisions::Via;
+use super::events::OutboxEvent;
+use super::leads::{self, LeadState};
+use super::locks::{self, Touches};
 use super::placement::PlacementRef;
-use super::snapshot::lock_routing;
-use super::write::Write;
-use super::{Store, StoreError, outbox, rotations};
-use crate::routing::{Availability, LeadStatus, PoolRotation, SkippedAgent};
+use crate::routing::{Availability, LeadStatus};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::PgConnection;
-
-/// Why a manual change was refused. All but [`ChangeError::Store`] are the caller's
-/// input (exit 2); nothing was written in any case.
-#[derive(Debug, thiserror::Error)]
-pub enum ChangeError {
-    #[error("no lead with id {0:?}")]
-    UnknownLead(String),
-    #[error("agent {0:?} is inactive (offboarded) and cannot receive leads")]
-    InactiveAgent(String),
-    #[error("cannot move {0:?}'s leads to {0:?} itself")]
-    SameAgent(String),
-    #[error(
-        "pool {pool:?} has no available member to take {agent:?}'s leads{}",
-        skipped_list(skipped)
-    )]
-    NoAvailableMember {
-        pool: String,
-        agent: String,
-        skipped: Vec<SkippedAgent>,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-fn skipped_list(skipped: &[SkippedAgent]) -> String {
-    if skipped.is_empty() {
-        return String::new();
-    }
-    let names: Vec<String> = skipped
-        .iter()
-        .map(|s| format!("{} ({})", s.agent, s.why.as_str()))
-        .collect();
-    format!(" (skipped: {})", names.join(", "))
-}
-
-impl From<sqlx::Error> for ChangeError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Store(e.into())
-    }
-}
-
-impl ChangeError {
-    /// True when the request itself was wrong (exit 2), false for a runtime failure.
-    pub fn is_invalid_input(&self) -> bool {
-        !matches!(self, Self::Store(_))
-    }
-}
 
 /// Where a manual change puts a lead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +96,11 @@ pub struct Reassigned {
     pub event: Option<OutboxEvent>,
     /// The target agent's availability (available or halted), for `--to AGENT`.
     pub target: Option<Availability>,
+    /// The lead's assignees after the change (the same as before, but for a new owner
+    /// who was one).
+    pub assignees: Vec<String>,
+    /// The new owner was an assignee and left the list.
+    pub owner_was_assignee: bool,
 }
 
 /// Refuses an inactive agent as a target. A halted one is fine (and returned as such):
@@ -154,79 +115,21 @@ pub(super) async fn check_target(
     }
 }
 
-/// One lead to move, for [`write_manual`].
-pub(super) struct ManualWrite<'a> {
-    pub lead_id: &'a str,
-    /// Its `leads` row after the change ([`ManualTarget::state_after`]).
-    pub after: LeadState,
-    pub previous_owner: Option<&'a str>,
-    /// `routing_decisions.pool`: the pool whose rotation dealt the lead (offboard
-    /// `--pool`). The `leads` row keeps `pool` null, as after any manual change.
-    pub dealt_by: Option<&'a str>,
-    /// `routing_decisions.trace`: null, or what explains a pool deal.
-    pub trace: Option<Value>,
-}
-
-/// Who makes a manual change, when, and why.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct ChangedBy<'a> {
-    pub now: DateTime<Utc>,
-    pub actor: &'a str,
-    pub note: Option<&'a str>,
-}
-
-/// Writes the changes (leads, decisions, outbox, and the `rotations` a pool deal
-/// stepped) inside the caller's transaction, with one statement, notifies the relays,
-/// and returns the events in input order.
-pub(super) async fn write_manual(
-    conn: &mut PgConnection,
-    writes: &[ManualWrite<'_>],
-    by: ChangedBy<'_>,
-    rotations: &[(String, PoolRotation)],
-) -> Result<Vec<OutboxEvent>, StoreError> {
-    if writes.is_empty() {
-        return Ok(Vec::new());
+impl ManualTarget {
+    /// How a change to this target came about, made by hand.
+    fn via(&self) -> Via {
+        match self {
+            Self::Unassigned => Via::Unassign,
+            Self::Agent(_) | Self::Queue(_) => Via::Reassign,
+        }
     }
-    let mut leads = LeadChanges::new(by.now);
-    let mut decisions = NewDecisions::new(Decided {
-        at: by.now,
-        actor: by.actor,
-        ruleset: None,
-        note: by.note,
-    });
-    let mut events = Vec::with_capacity(writes.len());
-    for w in writes {
-        leads.push(w.lead_id, &w.after);
-        let row = PlacementRef::from(&w.after.placement);
-        let decided = PlacementRef {
-            pool: w.dealt_by,
-            ..row
-        };
-        decisions.push(w.lead_id, decided, w.trace.as_ref().map(Explained::Other));
-        // The event mirrors the `leads` row: a manual change has no rule or pool.
-        events.push(OutboxEvent::lead_change(&LeadChange {
-            lead_id: w.lead_id,
-            to: row,
-            at: by.now,
-            actor: by.actor,
-            previous_owner_id: w.previous_owner,
-            note: by.note,
-        }));
-    }
-    let mut write = Write::new();
-    leads.write(&mut write);
-    decisions.write(&mut write);
-    outbox::insert(&mut write, &events);
-    rotations::upsert(&mut write, rotations);
-    write.execute(&mut *conn).await?;
-    outbox::notify_relays(conn).await?;
-    Ok(events)
 }
 
 impl Store {
     /// Moves one lead to `target` (an agent, a queue, or unassigned), recorded as
     /// `actor`'s decision with `note`. Refuses an unknown lead and an inactive agent.
-    /// A lead already there is left alone (nothing written, `event` is `None`).
+    /// A lead already there is left alone (nothing written, `event` is `None`). Its
+    /// assignees stay; a new owner who was one leaves the list.
     pub async fn reassign(
         &self,
         lead_id: &str,
@@ -239,7 +142,12 @@ impl Store {
         // (so no deadlock): an offboarding then cannot commit between our check that
         // the agent is active and our commit, which would strand the lead with an
         // inactive owner. Batches are short; the wait is too.
-        let now = lock_routing(&mut tx).await?;
+        let ids = [lead_id];
+        let touches = Touches {
+            leads: &ids,
+            ..Touches::default()
+        };
+        let now = locks::lock(&mut tx, &touches).await?;
         let before = leads::LOCK_STATE
             .one(&mut tx, lead_id)
             .await?
@@ -248,6 +156,10 @@ impl Store {
             ManualTarget::Agent(agent) => Some(check_target(&mut tx, agent).await?),
             _ => None,
         };
+        let current = assignees::of_leads(&mut tx, &ids)
+            .await?
+            .remove(lead_id)
+            .unwrap_or_default();
         if before.matches(target) {
             tx.commit().await?;
             return Ok(Reassigned {
@@ -257,6 +169,8 @@ impl Store {
                 before,
                 event: None,
                 target: availability,
+                assignees: current,
+                owner_was_assignee: false,
             });
         }
         let write = ManualWrite {
@@ -265,13 +179,23 @@ impl Store {
             previous_owner: before.placement.owner_id.as_deref(),
             dealt_by: None,
             trace: None,
+            via: target.via(),
+            assignees: current,
         };
-        let by = ChangedBy { now, actor, note };
-        let mut events = write_manual(&mut tx, std::slice::from_ref(&write), by, &[]).await?;
+        let by = ChangedBy {
+            now,
+            actor,
+            note,
+            bulk_id: None,
+        };
+        let mut events = write_changes(&mut tx, std::slice::from_ref(&write), &[], by, &[]).await?;
         tx.commit().await?;
+        let after_assignees = write.assignees_after();
         Ok(Reassigned {
             lead_id: lead_id.to_owned(),
             at: now,
+            owner_was_assignee: after_assignees.len() < write.assignees.len(),
+            assignees: after_assignees,
             after: write.after,
             before,
             event: events.pop(),

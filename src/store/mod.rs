@@ -12,6 +12,7 @@ use std::time::Duration;
 // One module per table: its columns, and the only statements that write them.
 mod agents;
 mod alerts;
+mod assignees;
 mod decisions;
 mod leads;
 mod outbox;
@@ -22,9 +23,15 @@ mod placement;
 mod read;
 mod status;
 mod write;
+// The locks a change takes, and the one write path of changes to existing leads.
+mod changes;
+pub mod locks;
 
 // What the daemon and the commands do, through the table modules.
 mod batch;
+mod change_assignees;
+mod change_error;
+mod claim;
 mod events;
 mod history;
 mod manual;
@@ -35,18 +42,26 @@ mod snapshot;
 mod transient;
 
 pub use batch::{BatchOutcome, LeadOutcome};
-pub use events::{EventKind, OutboxEvent, ROUTING_KEY_ALERT_UNASSIGNED, rfc3339, routing_key_for};
+pub use events::{
+    EventKind, OutboxEvent, ROUTING_KEY_ALERT_UNASSIGNED, ROUTING_KEY_ASSIGNEES_CHANGED, rfc3339,
+    routing_key_for,
+};
+pub use locks::lock_routing;
 pub use migrate::{MIGRATOR, MigrationName, SchemaError, ensure_database};
 pub use outbox::{DEFAULT_CLAIM_LEASE, OUTBOX_CHANNEL};
-pub use snapshot::{load_state, lock_routing};
+pub use snapshot::load_state;
 
 // Admin commands (SPEC section 4).
 pub use agents::{AGENTS_CHANNEL, AgentChange, AgentRow};
 pub use alerts::AlertRecord;
-pub use decisions::DecisionRecord;
+pub use assignees::AssigneeRecord;
+pub use change_assignees::AssigneesChanged;
+pub use change_error::{ChangeError, Conflict};
+pub use claim::{ClaimResult, Claimed};
+pub use decisions::{DecisionRecord, Via};
 pub use history::LeadHistory;
 pub use leads::{LeadRecord, LeadState};
-pub use manual::{ChangeError, ManualTarget, Reassigned};
+pub use manual::{ManualTarget, Reassigned};
 pub use offboard::{MovedLead, OffboardTo, Offboarded};
 pub use placement::Placement;
 pub use replay::{CurrentState, RecordedDecision, ReplayLead, ReplayWindow};

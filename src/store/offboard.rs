@@ -1,13 +1,17 @@
-//! `agents offboard`: mark an agent inactive and move every open lead of theirs, in one
-//! transaction, to another agent or through a pool's rotation.
+//! `agents offboard`: mark an agent inactive, move every open lead of theirs to another
+//! agent or through a pool's rotation, and take them off every lead they were an
+//! assignee of: in one transaction.
 use super::Store;
 use super::agents::{self, AgentRow, notify_agent, upsert_agent};
+use super::assignees;
+use super::change_error::ChangeError;
+use super::changes::{AssigneesWrite, ChangedBy, ManualWrite, write_changes};
+use super::decisions::Via;
 use super::events::OutboxEvent;
 use super::leads;
-use super::manual::{
-    ChangeError, ChangedBy, ManualTarget, ManualWrite, check_target, write_manual,
-};
-use super::snapshot::{load_state, lock_routing};
+use super::locks::{self, Touches};
+use super::manual::{ManualTarget, check_target};
+use super::snapshot::load_state;
 use crate::routing::{PoolRotation, SkippedAgent, deal_from_pool};
 use crate::rules::{Pool, Strategy};
 use chrono::{DateTime, Utc};
@@ -41,6 +45,11 @@ pub struct Offboarded {
     /// The leads moved, in the order they were dealt (oldest received first).
     pub moved: Vec<MovedLead>,
     pub at: DateTime<Utc>,
+    /// The leads they were an assignee of, and no longer are (oldest received first);
+    /// one `lead.assignees_changed` event each.
+    pub assignee_slots: Vec<String>,
+    /// Every event written: the moves' `lead.assigned` (in `moved` order), then the
+    /// assignee slots' `lead.assignees_changed`.
     pub events: Vec<OutboxEvent>,
     /// The pool's rotation after the deals (`--pool` with at least one lead).
     pub rotation: Option<(String, PoolRotation)>,
@@ -50,9 +59,11 @@ pub struct Offboarded {
 
 impl Store {
     /// Marks `agent` inactive and moves their open (assigned) leads `to`, each recorded
-    /// as `actor`'s decision with `note` and announced by a `lead.assigned` event with
-    /// `previous_owner_id`. Refuses (writing nothing) a target that is the agent itself
-    /// or inactive, and a pool left with no available member.
+    /// as `actor`'s decision with `note` (`via: offboard`) and announced by a
+    /// `lead.assigned` event with `previous_owner_id`; then removes them from the
+    /// assignees of every lead they work (a decision row `via: assignees` and a
+    /// `lead.assignees_changed` event per lead). Refuses (writing nothing) a target
+    /// that is the agent itself or inactive, and a pool left with no available member.
     pub async fn offboard(
         &self,
         agent: &str,
@@ -64,7 +75,16 @@ impl Store {
         // Same lock order as batches and reassignments: routing lock, then rows. Held
         // to the end, so no batch deals from the pool between our load and our save of
         // its rotation, and no reassignment to this agent slips in after we list the leads.
-        let now = lock_routing(&mut tx).await?;
+        let pools: Vec<&str> = match to {
+            OffboardTo::Pool(pool) => vec![pool.name.as_str()],
+            OffboardTo::Agent(_) => Vec::new(),
+        };
+        // The leads are found under the lock, so only the pool can be named up front.
+        let touches = Touches {
+            leads: &[],
+            pools: &pools,
+        };
+        let now = locks::lock(&mut tx, &touches).await?;
         if let OffboardTo::Agent(target) = to {
             if target == agent {
                 return Err(ChangeError::SameAgent(agent.to_owned()));
@@ -136,6 +156,8 @@ impl Store {
             OffboardTo::Pool(pool) => Some(pool.name.as_str()),
             OffboardTo::Agent(_) => None,
         };
+        let moved_ids: Vec<&str> = leads.iter().map(String::as_str).collect();
+        let mut kept = assignees::of_leads(&mut tx, &moved_ids).await?;
         let writes: Vec<ManualWrite<'_>> = leads
             .iter()
             .zip(&targets)
@@ -147,10 +169,41 @@ impl Store {
                 previous_owner: Some(agent),
                 dealt_by,
                 trace,
+                via: Via::Offboard,
+                assignees: kept.remove(lead_id.as_str()).unwrap_or_default(),
             })
             .collect();
-        let by = ChangedBy { now, actor, note };
-        let events = write_manual(&mut tx, &writes, by, &dirty).await?;
+
+        // The assignee slots: locked after the owned leads (a lead is never both).
+        let slots: Vec<String> = assignees::LOCK_LEADS_WITH
+            .all(&mut tx, agent)
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
+        let slot_ids: Vec<&str> = slots.iter().map(String::as_str).collect();
+        let mut slot_assignees = assignees::of_leads(&mut tx, &slot_ids).await?;
+        let mut slot_states = leads::states_of(&mut tx, &slot_ids).await?;
+        let mut slot_writes = Vec::with_capacity(slots.len());
+        for id in &slots {
+            let state = slot_states.remove(id.as_str()).ok_or_else(|| {
+                super::StoreError::Unexpected(format!("lead {id:?} vanished under its lock"))
+            })?;
+            slot_writes.push(AssigneesWrite {
+                lead_id: id,
+                state,
+                before: slot_assignees.remove(id.as_str()).unwrap_or_default(),
+                added: Vec::new(),
+                removed: vec![agent.to_owned()],
+            });
+        }
+        let by = ChangedBy {
+            now,
+            actor,
+            note,
+            bulk_id: None,
+        };
+        let events = write_changes(&mut tx, &writes, &slot_writes, by, &dirty).await?;
         notify_agent(&mut tx, agent).await?;
         tx.commit().await?;
         let rotation = match to {
@@ -171,6 +224,7 @@ impl Store {
             was_active,
             moved,
             at: now,
+            assignee_slots: slots,
             events,
             rotation,
             skipped,

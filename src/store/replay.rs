@@ -8,6 +8,7 @@ use crate::routing::{LeadStatus, MemoryState};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use serde_json::Value;
+use sqlx::types::Json;
 use std::time::Duration;
 
 /// A window longer than this is clamped to it: "everything" for any real deployment,
@@ -25,6 +26,8 @@ pub struct ReplayLead {
     pub lead: Lead,
     /// Its latest decision by the router.
     pub recorded: RecordedDecision,
+    /// The assignees that decision added (its deciding rule's, from the trace).
+    pub recorded_assignees: Vec<String>,
     /// Someone changed it by hand after that decision (its current owner is theirs,
     /// whatever the rules say).
     pub changed_by_hand: bool,
@@ -68,6 +71,7 @@ struct WindowRow {
     payload: Value,
     #[sqlx(flatten)]
     recorded: RecordedDecision,
+    recorded_assignees: Json<Vec<String>>,
     changed_by_hand: bool,
     #[sqlx(flatten)]
     current: CurrentState,
@@ -116,14 +120,19 @@ impl Store {
             let mut rows = sqlx::query_as::<_, WindowRow>(
                 "SELECT l.lead_id, l.received_at, l.payload,
                         d.status, d.owner_id, d.queue, d.pool, d.rule,
+                        coalesce(jsonb_path_query_array(
+                            d.trace, '$.rules[*] ? (@.outcome == \"decided\").assignees[*]'
+                        ), '[]') AS recorded_assignees,
+                        -- Moved by hand: an assignees change leaves the owner state.
                         EXISTS (SELECT 1 FROM routing_decisions m
-                                WHERE m.lead_id = l.lead_id AND m.id > d.id AND m.actor <> $2)
+                                WHERE m.lead_id = l.lead_id AND m.id > d.id AND m.actor <> $2
+                                  AND m.via <> 'assignees')
                             AS changed_by_hand,
                         l.status AS current_status, l.owner_id AS current_owner_id,
                         l.queue AS current_queue
                  FROM leads l
                  CROSS JOIN LATERAL (
-                     SELECT id, status, owner_id, queue, pool, rule FROM routing_decisions r
+                     SELECT id, status, owner_id, queue, pool, rule, trace FROM routing_decisions r
                      WHERE r.lead_id = l.lead_id AND r.actor = $2
                      ORDER BY r.id DESC LIMIT 1
                  ) d
@@ -162,6 +171,7 @@ fn replay_lead(row: WindowRow) -> Option<ReplayLead> {
             payload,
         },
         recorded: row.recorded,
+        recorded_assignees: row.recorded_assignees.0,
         changed_by_hand: row.changed_by_hand,
         current: row.current,
     })

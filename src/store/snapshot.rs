@@ -1,27 +1,12 @@
 //! The routing state a batch decides with: loaded from PostgreSQL into a
 //! [`MemoryState`], stepped in memory by `decide`, rotations written back in the same
 //! transaction (`rotations::upsert`).
-use super::{ROUTING_LOCK_KEY, Store, StoreError, rotations};
+use super::{Store, StoreError, rotations};
 use crate::routing::MemoryState;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use std::collections::HashSet;
-
-/// Takes the routing advisory lock for the rest of the caller's transaction (waiting
-/// for other instances' batches) and returns the database clock once it is held: the
-/// time of the decisions made under it. The clock is read after the wait so that
-/// `decided_at` follows the order in which batches really ran.
-pub async fn lock_routing(conn: &mut PgConnection) -> Result<DateTime<Utc>, StoreError> {
-    // MATERIALIZED: the lock is taken before the outer SELECT reads the clock.
-    let now: DateTime<Utc> = sqlx::query_scalar(
-        "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock($1)) SELECT clock_timestamp() FROM l",
-    )
-    .bind(ROUTING_LOCK_KEY)
-    .fetch_one(conn)
-    .await?;
-    Ok(now)
-}
 
 /// Loads halted and inactive agents, open-lead counts for `least_loaded_agents`, and the
 /// rotations of `pools`, in one round trip. Agents without a row in `agents` are

@@ -38,6 +38,9 @@ pub(super) enum Verb {
     Insert { tail: &'static str },
     /// `UPDATE … FROM UNNEST … WHERE` the table's `key` equals the per-row `key` column.
     Update { key: &'static str },
+    /// `DELETE … USING UNNEST … WHERE` every per-row column equals the table's (the
+    /// columns named are the key; shared ones make no sense here).
+    Delete,
 }
 
 impl Write {
@@ -174,6 +177,17 @@ impl Columns<'_> {
                     set.join(", "),
                 )
             }
+            Verb::Delete => {
+                let key: Vec<String> = self
+                    .unnested
+                    .iter()
+                    .map(|n| format!("t.{n} = u.{n}"))
+                    .collect();
+                format!(
+                    "DELETE FROM {table} AS t USING UNNEST({arrays}) AS u({aliases}) WHERE {}",
+                    key.join(" AND "),
+                )
+            }
         }
     }
 }
@@ -217,6 +231,20 @@ mod tests {
              WITH ORDINALITY AS u(pool, n) ORDER BY u.n ON CONFLICT DO NOTHING"
         );
         assert_eq!(w.args.len(), 6, "the empty part binds nothing");
+    }
+
+    #[test]
+    fn a_delete_matches_every_key_column() {
+        let mut w = Write::new();
+        w.part("lead_assignees", Verb::Delete, 1, |c| {
+            c.rows("lead_id", &["L1"]);
+            c.rows("agent_id", &["bob"]);
+        });
+        assert_eq!(
+            w.statement().unwrap(),
+            "DELETE FROM lead_assignees AS t USING UNNEST($1::TEXT[], $2::TEXT[]) \
+             AS u(lead_id, agent_id) WHERE t.lead_id = u.lead_id AND t.agent_id = u.agent_id"
+        );
     }
 
     #[test]

@@ -152,6 +152,7 @@ pub async fn dump(conn: &mut PgConnection) -> Vec<String> {
         "pool_rotations",
         "outbox",
         "unassigned_alerts",
+        "lead_assignees",
     ] {
         let sql = format!(
             "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]') FROM {table} t"

@@ -133,7 +133,16 @@ pub async fn replay(
             let decision = decide(rs, &r.lead, state);
             let by_hand = r.changed_by_hand.then_some(&r.current);
             let id = r.lead.id.as_str();
-            tally.add(rs, id, &r.recorded, &decision, other.as_ref(), by_hand);
+            let assignees = &r.recorded_assignees;
+            tally.add(
+                rs,
+                id,
+                &r.recorded,
+                assignees,
+                &decision,
+                other.as_ref(),
+                by_hand,
+            );
         })
         .await?;
     Ok(Replay {

@@ -19,6 +19,9 @@ pub struct Route {
     pub pool: Option<String>,
     pub queue: Option<String>,
     pub owner_id: Option<String>,
+    /// The assignees the deciding rule adds (SPEC 3.1); left out of the JSON when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignees: Vec<String>,
 }
 
 impl Route {
@@ -28,8 +31,10 @@ impl Route {
         queue: &Option<String>,
         pool: &Option<String>,
         rule: &Option<String>,
+        assignees: &[String],
     ) -> Self {
         Self {
+            assignees: assignees.to_vec(),
             status,
             rule: rule.clone(),
             pool: pool.clone(),
@@ -42,12 +47,20 @@ impl Route {
         }
     }
 
-    pub fn of_recorded(d: &RecordedDecision) -> Self {
-        Self::new(d.status, &d.owner_id, &d.queue, &d.pool, &d.rule)
+    /// A recorded router decision and the assignees it added.
+    pub fn of_recorded(d: &RecordedDecision, assignees: &[String]) -> Self {
+        Self::new(d.status, &d.owner_id, &d.queue, &d.pool, &d.rule, assignees)
     }
 
     pub fn of_decision(d: &RoutingDecision) -> Self {
-        Self::new(d.status, &d.owner_id, &d.queue, &d.pool, &d.rule)
+        Self::new(
+            d.status,
+            &d.owner_id,
+            &d.queue,
+            &d.pool,
+            &d.rule,
+            &d.assignees,
+        )
     }
 }
 
@@ -149,19 +162,22 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Adds one lead: its recorded router decision, the replayed one, what the rules in
-    /// force decide today (when replaying other rules), and its state now if an admin
-    /// changed it by hand.
+    /// Adds one lead: its recorded router decision (and the assignees it added), the
+    /// replayed one, what the rules in force decide today (when replaying other rules),
+    /// and its state now if an admin changed it by hand.
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
         rs: &Ruleset,
         lead_id: &str,
         recorded: &RecordedDecision,
+        recorded_assignees: &[String],
         replayed: &RoutingDecision,
         in_force: Option<&RoutingDecision>,
         by_hand: Option<&CurrentState>,
     ) {
-        let (from, to) = (Route::of_recorded(recorded), Route::of_decision(replayed));
+        let from = Route::of_recorded(recorded, recorded_assignees);
+        let to = Route::of_decision(replayed);
         self.replayed += 1;
         self.rules.entry(from.rule.clone()).or_default().before += 1;
         self.rules.entry(to.rule.clone()).or_default().after += 1;

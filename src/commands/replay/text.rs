@@ -269,7 +269,8 @@ fn notes(r: &Replay, out: &mut impl Write) -> std::io::Result<()> {
     }
 }
 
-/// `west-buyers: pool west-agents`, `office-sf: queue office-sf`, `(no rule): unassigned`.
+/// `west-buyers: pool west-agents`, `office-sf: queue office-sf`, `(no rule): unassigned`,
+/// `listing: agent bob + assignees isa-maria`.
 fn label(r: &Route) -> String {
     let target = match (r.status, &r.pool) {
         (LeadStatus::Assigned, Some(p)) => format!("pool {p}"),
@@ -279,7 +280,14 @@ fn label(r: &Route) -> String {
         (LeadStatus::Queued, _) => format!("queue {}", r.queue.as_deref().unwrap_or("?")),
         (LeadStatus::Unassigned, _) => "unassigned".to_owned(),
     };
-    format!("{}: {target}", r.rule.as_deref().unwrap_or("(no rule)"))
+    let also = match r.assignees.as_slice() {
+        [] => String::new(),
+        names => format!(" + assignees {}", names.join(", ")),
+    };
+    format!(
+        "{}: {target}{also}",
+        r.rule.as_deref().unwrap_or("(no rule)")
+    )
 }
 
 fn names(v: &[String]) -> String {

@@ -7,12 +7,13 @@ mod assign;
 mod conditions;
 mod operators;
 mod pools;
+mod queues;
 mod regions;
 mod rules;
 mod schedules;
 mod scripts;
 
-use super::model::{Pool, Region, Rule, Settings};
+use super::model::{Pool, Queue, Region, Rule, Settings};
 use super::positions::Positions;
 use super::schedule::Schedule;
 use super::script::{Limits, Sandbox};
@@ -34,6 +35,7 @@ struct Parts {
     pools: BTreeMap<String, Pool>,
     /// Agent → the schedule whose midnight ends its day (`agents::day_schedules`).
     day_schedules: BTreeMap<String, String>,
+    queues: BTreeMap<String, Queue>,
     /// `None` when `rules` is missing or not a list: nothing to route by.
     rules: Option<Vec<Rule>>,
 }
@@ -48,6 +50,7 @@ const SECTIONS: &[(&str, Section)] = &[
     ("schedules", schedules::section),
     ("agents", agents::section),
     ("pools", pools::section),
+    ("queues", queues::section),
     ("rules", rules::section),
 ];
 
@@ -78,6 +81,7 @@ pub(super) fn compile(src: &RuleSources<'_>) -> Result<Loaded, RulesError> {
         agents,
         pools,
         day_schedules,
+        queues,
         rules: Some(rules),
         ..
     }) = parts
@@ -101,6 +105,7 @@ pub(super) fn compile(src: &RuleSources<'_>) -> Result<Loaded, RulesError> {
         agents,
         day_schedules,
         pools,
+        queues,
         rules,
         sandbox: c.sandbox,
     };
@@ -237,11 +242,11 @@ mod tests {
     fn the_top_level_keys_are_listed_once() {
         assert_eq!(
             first_error("[]"),
-            "the rules file must be a mapping with `regions`, `schedules`, `agents`, `pools` and `rules`"
+            "the rules file must be a mapping with `regions`, `schedules`, `agents`, `pools`, `queues` and `rules`"
         );
         assert_eq!(
             first_error("rules: [{name: r, assign: unassigned}]\npols: {}\n"),
-            "unknown top-level key `pols` (expected regions, schedules, agents, pools, rules)"
+            "unknown top-level key `pols` (expected regions, schedules, agents, pools, queues, rules)"
         );
     }
 

@@ -1,6 +1,7 @@
 //! `rules:` the list tried top to bottom; one rule's keys.
 use super::{Compiler, Parts, show};
-use crate::rules::model::{Action, IfHalted, Pool, Rule};
+use crate::rules::condition::FieldPath;
+use crate::rules::model::{Action, AssigneeSource, IfHalted, Pool, Rule};
 use serde_yaml::{Mapping, Value as Yaml};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -13,6 +14,8 @@ const RULE_KEYS: &[&str] = &[
     "assign",
     "script",
     "if_halted",
+    "also_assign",
+    "also_assign_from",
 ];
 
 pub(super) fn section(c: &mut Compiler<'_>, v: Option<&Yaml>, parts: &mut Parts) {
@@ -140,6 +143,7 @@ impl Compiler<'_> {
                 "`if_halted` applies to agent assignments (agent_from, agent, owner_of_contact, script); pools always skip halted agents",
             );
         }
+        let also_assign = self.also_assign(at, m);
         let action = action?;
         if self.rule_has_errors(name) {
             return None;
@@ -151,9 +155,55 @@ impl Compiler<'_> {
             when_script,
             action,
             if_halted,
+            also_assign,
             when_source: when_v.cloned(),
             when_script_source: when_script_src,
         })
+    }
+
+    /// `also_assign_from: FIELD` and `also_assign: [ID, ..]`, in the order the rule
+    /// writes them (the order assignees are added in). Any rule may have them: they
+    /// apply whenever it decides, whatever it decides (an owner, a queue, unassigned).
+    fn also_assign(&mut self, at: &str, m: &Mapping) -> Vec<AssigneeSource> {
+        let mut out = Vec::new();
+        for (k, v) in m {
+            match k.as_str() {
+                Some("also_assign") => {
+                    let at = format!("{at}.also_assign");
+                    if v.as_sequence().is_some_and(|s| s.is_empty()) {
+                        self.err(
+                            &at,
+                            "`also_assign` is empty: list agent ids, or leave it out",
+                        );
+                        continue;
+                    }
+                    let ids = self.agent_list(&at, "`also_assign`", v);
+                    if !ids.is_empty() {
+                        out.push(AssigneeSource::Agents(ids));
+                    }
+                }
+                Some("also_assign_from") => {
+                    let at = format!("{at}.also_assign_from");
+                    let text = v.as_str().map(str::trim).filter(|s| !s.is_empty());
+                    match text.map(|t| (t, FieldPath::parse(t))) {
+                        Some((_, Some(path))) => out.push(AssigneeSource::Field(path)),
+                        Some((t, None)) => self.err(
+                            &at,
+                            format!("also_assign_from: invalid field path `{t}`"),
+                        ),
+                        None => self.err(
+                            &at,
+                            format!(
+                                "`also_assign_from` names a lead field holding an agent id or a list of ids (e.g. `agent_id`), not {}",
+                                show(v)
+                            ),
+                        ),
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     fn if_halted(&mut self, at: &str, v: Option<&Yaml>) -> IfHalted {
