@@ -29,7 +29,7 @@ pub struct ActorArgs {
 
 /// Actors the daemon writes itself. Allowing them for a person would make `replay`
 /// take a manual change for a router decision, and the CRM could not tell them apart.
-const RESERVED_ACTORS: [&str; 2] = [ROUTER_ACTOR, "sweeper"];
+pub(crate) const RESERVED_ACTORS: [&str; 2] = [ROUTER_ACTOR, "sweeper"];
 
 impl ActorArgs {
     /// The actor to record: `--as`, else the login name, else "admin".

@@ -16,6 +16,8 @@ mod decisions;
 mod leads;
 mod outbox;
 mod rotations;
+mod rulesets;
+mod tokens;
 // The columns `leads` and `routing_decisions` share; the `status` columns' type;
 // writing several tables' rows in one statement; reading the rows of one key.
 mod placement;
@@ -50,6 +52,10 @@ pub use manual::{ChangeError, ManualTarget, Reassigned};
 pub use offboard::{MovedLead, OffboardTo, Offboarded};
 pub use placement::Placement;
 pub use replay::{CurrentState, RecordedDecision, ReplayLead, ReplayWindow};
+
+// Rules kept in PostgreSQL (SPEC 10) and the admin API's tokens (SPEC 9).
+pub use rulesets::{Activated, NewRuleset, RULESETS_CHANNEL, RulesetVersion, StoredRuleset};
+pub use tokens::{Role, TOKEN_PREFIX, TokenError, TokenInfo, TokenOwner};
 
 /// Key of the transaction-level advisory lock that serializes routing writes across
 /// every instance: batches (and any admin command that steps a rotation) take it, so
