@@ -3,14 +3,14 @@
 use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::input::{Body, Paging, Query};
+use super::input::{Body, Paging, Path, Query};
 use super::policy::{Access, Endpoint};
 use crate::commands::agents::{Listed, overview};
 use crate::commands::offboard::find_pool;
 use crate::in_force::rules_in_force;
 use crate::store::{AgentChange, OffboardTo, Offboarded};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -131,6 +131,9 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
+            e if e.is_unstorable_text() => Self::bad_request(
+                "the request holds text PostgreSQL cannot store (a \\u0000 character)",
+            ),
             // The database is away or overloaded: the client may retry.
             e if e.is_transient() => {
                 tracing::warn!(error = %e, "API request: database unavailable");

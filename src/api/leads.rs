@@ -3,14 +3,14 @@
 use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
-use super::input::Body;
+use super::input::{Body, Path};
 use super::policy::{Access, Endpoint, agent_sees_lead};
 use crate::routing::LeadStatus;
 use crate::store::{
     AlertRecord, DecisionRecord, LeadHistory, LeadRecord, LeadState, ManualTarget, Reassigned,
 };
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -101,6 +101,18 @@ pub enum StoreError {
     Unexpected(String),
 }
 
+impl StoreError {
+    /// The input held text PostgreSQL cannot store (a `\u0000` character, or bytes
+    /// invalid in the database's encoding): the caller's input, not a failure.
+    pub fn is_unstorable_text(&self) -> bool {
+        match self {
+            // character_not_in_repertoire, untranslatable_character
+            Self::Db(e) => migrate::has_sqlstate(e, &["22021", "22P05"]),
+            _ => false,
+        }
+    }
+}
+
 /// A handle on the database: a small connection pool. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
