@@ -13,15 +13,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EXAMPLES="${API_FUZZ_EXAMPLES:-40}"
-SCHEMATHESIS_VERSION="4.32.5"
 VENV="target/api-fuzz-venv"
 PG="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432}"
 DB="leadrouter_api_fuzz_$$"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
-if [ ! -x "$VENV/bin/schemathesis" ]; then
+# Pinned versions (scripts/api-fuzz-requirements.txt, schemathesis 4.32.5); installed
+# again when the list changes.
+REQS=scripts/api-fuzz-requirements.txt
+if ! cmp -s "$REQS" "$VENV/requirements.txt" 2>/dev/null; then
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQS"
+    cp "$REQS" "$VENV/requirements.txt"
 fi
 
 cargo build --quiet --bin leadrouter

@@ -314,6 +314,20 @@ async fn a_daemon_follows_the_published_rules_within_two_seconds() {
         "refused once, not every second"
     );
 
+    // A daemon starting now refuses the bad version at start (exit 2, as a bad file).
+    let mut late = env.spawn();
+    let stopped = poll_until(Duration::from_secs(30), async || !late.is_running(), |s| *s).await;
+    assert!(
+        stopped.is_ok(),
+        "started on rules that do not load:\n{}",
+        late.log_text()
+    );
+    assert!(
+        late.log_text().contains("ruleset bad0000000000000"),
+        "{}",
+        late.log_text()
+    );
+
     // Roll back to alice's rules with the CLI.
     let o = cli(&env.db, &["rules", "rollback", &hash_a]);
     expect_code(&o, 0);

@@ -9,7 +9,6 @@ use metrics::{counter, describe_counter};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use utoipa::openapi::OpenApi;
 
-const REQUESTS: &str = "leadrouter_api_requests_total";
 /// The `route` of requests no route matched (any path: not a label value).
 pub const UNMATCHED: &str = "(unmatched)";
 
@@ -17,14 +16,14 @@ pub const UNMATCHED: &str = "(unmatched)";
 pub fn install(doc: &OpenApi) -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new().install_recorder()?;
     describe_counter!(
-        REQUESTS,
+        "leadrouter_api_requests_total",
         "Admin API requests answered, by route template and status"
     );
     for (path, item) in doc.paths.paths.iter() {
         let ops = [&item.get, &item.post, &item.put, &item.delete, &item.patch];
         for op in ops.into_iter().flatten() {
             for status in op.responses.responses.keys() {
-                counter!(REQUESTS, "route" => path.clone(), "status" => status.clone())
+                counter!("leadrouter_api_requests_total", "route" => path.clone(), "status" => status.clone())
                     .increment(0);
             }
         }
@@ -39,7 +38,7 @@ pub async fn count(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED.to_owned(), |m| m.as_str().to_owned());
     let resp = next.run(req).await;
-    counter!(REQUESTS, "route" => route, "status" => resp.status().as_u16().to_string())
+    counter!("leadrouter_api_requests_total", "route" => route, "status" => resp.status().as_u16().to_string())
         .increment(1);
     resp
 }
