@@ -36,6 +36,14 @@ enum Command {
     Leads(commands::leads::LeadsCommand),
     /// Re-decide recent leads with other rules, in memory, and report what would change.
     Replay(commands::replay::ReplayArgs),
+    /// Publish, list, roll back and show the rules kept in PostgreSQL.
+    #[command(subcommand)]
+    Rules(commands::rules::RulesCommand),
+    /// Serve the admin API (/api/v1) and the web console (/) on admin.listen.
+    Serve(commands::serve::ServeArgs),
+    /// Add, list and revoke the admin API's tokens.
+    #[command(subcommand)]
+    Tokens(commands::tokens::TokensCommand),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +59,9 @@ fn main() -> ExitCode {
         Command::Agents(cmd) => commands::agents::run(cmd, &mut out, &mut err),
         Command::Leads(cmd) => commands::leads::run(cmd, &mut out, &mut err),
         Command::Replay(args) => commands::replay::run(args, &mut out, &mut err),
+        Command::Rules(cmd) => commands::rules::run(cmd, &mut out, &mut err),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Tokens(cmd) => commands::tokens::run(cmd, &mut out, &mut err),
     };
     commands::exit_code(result, &mut err)
 }

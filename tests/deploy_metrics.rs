@@ -164,6 +164,8 @@ fn alerts_watch_the_failure_signals() {
 
 /// The list agrees with the metric names the source registers (in metric macros), so
 /// a metric added or renamed in the code shows up here even without a fault to trigger it.
+/// `src/api/` is `leadrouter serve`'s, which exports its own metric, not the daemon's
+/// (docs/reference/metrics.md lists it; tests/api.rs checks it).
 #[test]
 fn exported_list_matches_the_metric_names_in_the_source() {
     let re = Regex::new(r#"(?:counter|gauge|histogram)!\(\s*"(leadrouter_[a-z0-9_]+)""#).unwrap();
@@ -173,7 +175,9 @@ fn exported_list_matches_the_metric_names_in_the_source() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                stack.push(path);
+                if path != root().join("src/api") {
+                    stack.push(path);
+                }
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 in_source.extend(re.captures_iter(&text).map(|c| c[1].to_owned()));

@@ -362,6 +362,24 @@ async fn the_daemon_and_admin_commands_run_with_only_the_documented_privileges_o
         &["agents", "offboard", "b", "--pool", "p", "--as", "sec-test"],
     );
     admin_cli(&config, &["replay", "--since", "1h", "--json"]);
+    // Rules in PostgreSQL and API tokens, as the admin role.
+    let rules = env.rules.display().to_string();
+    admin_cli(&config, &["rules", "publish", &rules, "--as", "sec-test"]);
+    admin_cli(&config, &["rules", "history"]);
+    admin_cli(
+        &config,
+        &[
+            "tokens",
+            "add",
+            "sec-admin",
+            "--role",
+            "admin",
+            "--as",
+            "sec-test",
+        ],
+    );
+    admin_cli(&config, &["tokens", "list"]);
+    admin_cli(&config, &["tokens", "revoke", "sec-admin"]);
 
     // Every event, the admin ones included, relayed by the restricted daemon.
     let mut by_admin = 0;

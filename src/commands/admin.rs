@@ -29,7 +29,7 @@ pub struct ActorArgs {
 
 /// Actors the daemon writes itself. Allowing them for a person would make `replay`
 /// take a manual change for a router decision, and the CRM could not tell them apart.
-const RESERVED_ACTORS: [&str; 2] = [ROUTER_ACTOR, "sweeper"];
+pub(crate) const RESERVED_ACTORS: [&str; 2] = [ROUTER_ACTOR, "sweeper"];
 
 impl ActorArgs {
     /// The actor to record: `--as`, else the login name, else "admin".
@@ -86,23 +86,9 @@ pub async fn warn_if_unknown(
     Ok(())
 }
 
-/// Loads a rules file: `path`, else [`rules_in_force`].
-pub fn load_rules(path: Option<&Path>, config: &Config) -> Result<Ruleset, CliError> {
-    match path {
-        Some(path) => load_rules_file(path),
-        None => rules_in_force(config),
-    }
-}
-
-/// The rules in force: those the daemon routes by, as the configuration says (today
-/// the file `rules.path`). Every command that needs them (who may claim from which
-/// queue, the pool of `agents offboard --pool`, what `replay` compares with) loads them
-/// here, so where the rules are kept is decided in one place.
-pub fn rules_in_force(config: &Config) -> Result<Ruleset, CliError> {
-    load_rules_file(&config.rules.path)
-}
-
-fn load_rules_file(path: &Path) -> Result<Ruleset, CliError> {
+/// Loads a rules file given on the command line (`--rules`); the rules in force come
+/// from [`crate::in_force::rules_in_force`].
+pub fn load_rules(path: &Path) -> Result<Ruleset, CliError> {
     Ruleset::load(path)
         .map(|l| l.ruleset)
         .map_err(|source| CliError::Rules {

@@ -1,7 +1,8 @@
 //! `leadrouter agents halt|resume|list|offboard|reactivate`.
 use super::admin::{ActorArgs, DbArgs, connect, load_config, load_rules, when};
 use super::{CliError, Outcome, block_on, offboard};
-use crate::store::{AgentChange, AgentRow};
+use crate::rules::Ruleset;
+use crate::store::{AgentChange, AgentRow, Store, StoreError};
 use chrono::{DateTime, Utc};
 use clap::builder::NonEmptyStringValueParser;
 use serde::Serialize;
@@ -139,27 +140,22 @@ async fn change(
     Ok(Outcome::Success)
 }
 
-/// One line of `agents list`.
-#[derive(Debug, Serialize)]
-struct Listed {
-    agent_id: String,
-    halted: bool,
-    active: bool,
-    open_leads: u64,
-    /// Pools of the `--rules` file the agent is a member of.
-    pools: Vec<String>,
-    updated_at: Option<DateTime<Utc>>,
-    updated_by: Option<String>,
+/// One line of `agents list` (and of the API's `GET /agents`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub agent_id: String,
+    pub halted: bool,
+    pub active: bool,
+    pub open_leads: u64,
+    /// Pools of the rules given that the agent is a member of.
+    pub pools: Vec<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub updated_by: Option<String>,
 }
 
-async fn list(args: ListArgs, out: &mut impl Write) -> Result<Outcome, CliError> {
-    let config = load_config(&args.db)?;
-    // Rules first: a typo in --rules should not cost a database round trip.
-    let rules = match &args.rules {
-        Some(path) => Some(load_rules(Some(path), &config)?),
-        None => None,
-    };
-    let store = connect(&config).await?;
+/// Agents with a row and, with `rules`, every pool member (available when it has no
+/// row), by id, each with its open leads and pools.
+pub async fn overview(store: &Store, rules: Option<&Ruleset>) -> Result<Vec<Listed>, StoreError> {
     let rows = store.list_agents().await?;
     let open = store.open_lead_counts().await?;
 
@@ -192,7 +188,18 @@ async fn list(args: ListArgs, out: &mut impl Write) -> Result<Outcome, CliError>
             entry.pools.push(pool.name.clone());
         }
     }
-    let listed: Vec<Listed> = listed.into_values().collect();
+    Ok(listed.into_values().collect())
+}
+
+async fn list(args: ListArgs, out: &mut impl Write) -> Result<Outcome, CliError> {
+    let config = load_config(&args.db)?;
+    // Rules first: a typo in --rules should not cost a database round trip.
+    let rules = match &args.rules {
+        Some(path) => Some(load_rules(path)?),
+        None => None,
+    };
+    let store = connect(&config).await?;
+    let listed = overview(&store, rules.as_ref()).await?;
 
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &listed).map_err(std::io::Error::from)?;

@@ -1,8 +1,9 @@
 //! `leadrouter leads claim ID --as AGENT [--note T]`: take a queued lead (SPEC 3.2).
-use super::admin::{DbArgs, connect, load_config, not_reserved, rules_in_force, when};
+use super::admin::{DbArgs, connect, load_config, not_reserved, when};
 use super::assignees::names;
 use super::leads::describe;
 use super::{CliError, Outcome};
+use crate::in_force::rules_in_force;
 use crate::routing::Availability;
 use crate::store::Claimed;
 use clap::builder::NonEmptyStringValueParser;
@@ -32,7 +33,7 @@ pub async fn run(
     let agent = not_reserved(args.agent.trim().to_owned())?;
     let config = load_config(&args.db)?;
     let store = connect(&config).await?;
-    let rules = rules_in_force(&config)?;
+    let rules = rules_in_force(&config.rules, &store).await?.loaded.ruleset;
     // A long-running caller (the API) counts `ClaimResult::of` this result in
     // `leadrouter_claims_total`; a one-shot command has no metrics to export.
     let done = store

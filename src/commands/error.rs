@@ -3,6 +3,7 @@
 use crate::broker::BrokerError;
 use crate::config::ConfigError;
 use crate::daemon::StartError;
+use crate::in_force::InForceError;
 use crate::rules::RulesError;
 use crate::store::{ChangeError, StoreError};
 use std::io::Write;
@@ -70,6 +71,9 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The rules in force (the file, or the active `rulesets` row) do not load.
+    #[error("{0}")]
+    InForce(#[from] InForceError),
     #[error("{0}")]
     Store(#[from] StoreError),
     /// A change refused (exit 2), lost to a concurrent one (exit 3), or failed (exit 1).
@@ -102,8 +106,11 @@ impl CliError {
             }
             Self::Change(e) if e.is_invalid_input() => Exit::Invalid,
             Self::Change(e) if e.is_conflict() => Exit::Conflict,
+            Self::InForce(e) if e.is_invalid_input() => Exit::Invalid,
+            Self::Start(StartError::Rules(e)) if e.is_invalid_input() => Exit::Invalid,
             Self::Conflict(_) => Exit::Conflict,
             Self::Store(_)
+            | Self::InForce(_)
             | Self::Change(_)
             | Self::Broker(_)
             | Self::Start(_)

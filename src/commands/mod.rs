@@ -9,14 +9,17 @@ mod claim;
 mod error;
 pub mod leads;
 pub mod migrate;
-mod offboard;
+pub mod offboard;
 pub mod publish;
 pub mod replay;
+pub mod rules;
 pub mod run;
+pub mod serve;
 mod show;
 pub mod simulate;
+pub mod tokens;
 
-pub use admin::rules_in_force;
+pub use crate::in_force::rules_in_force;
 pub use error::{CliError, Exit, Outcome, exit_code};
 
 /// Runs a database command's future on a small runtime of its own, with warnings (an

@@ -3,6 +3,8 @@ use super::admin::{
     ActorArgs, DbArgs, connect, load_config, load_rules, plural, warn_if_unknown, when,
 };
 use super::{CliError, Outcome};
+use crate::in_force::rules_in_force;
+use crate::rules::{Pool, Ruleset};
 use crate::store::{OffboardTo, Offboarded};
 use clap::builder::NonEmptyStringValueParser;
 use std::collections::BTreeMap;
@@ -22,7 +24,8 @@ pub struct OffboardArgs {
     /// Recorded with every moved lead; reaches the new owners through the events.
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
-    /// The rules file defining `--pool` (default: the config's `rules.path`).
+    /// The rules file defining `--pool` (default: the rules in force, from `rules.path`
+    /// or the database as `rules.source` says).
     #[arg(long, value_name = "RULES")]
     pub rules: Option<PathBuf>,
     #[command(flatten)]
@@ -50,31 +53,25 @@ pub async fn run(
 ) -> Result<Outcome, CliError> {
     let actor = args.actor.resolve()?;
     let config = load_config(&args.db)?;
-    let rules = match &args.to.pool {
-        Some(_) => Some(load_rules(args.rules.as_deref(), &config)?),
-        None => None,
+    // An explicit file first: a typo in --rules should not cost a database round trip.
+    let file_rules = match (&args.to.pool, &args.rules) {
+        (Some(_), Some(path)) => Some(load_rules(path)?),
+        _ => None,
+    };
+    let store = connect(&config).await?;
+    let rules = match (&args.to.pool, file_rules) {
+        (Some(_), Some(rs)) => Some(rs),
+        (Some(_), None) => Some(rules_in_force(&config.rules, &store).await?.loaded.ruleset),
+        (None, _) => None,
     };
     let to = match (&args.to.to, &args.to.pool, &rules) {
         (Some(agent), _, _) => OffboardTo::Agent(agent),
-        (None, Some(name), Some(rs)) => match rs.pool(name) {
-            Some(pool) => OffboardTo::Pool(pool),
-            None => {
-                let known: Vec<&str> = rs.pools().map(|p| p.name.as_str()).collect();
-                return Err(CliError::Invalid(format!(
-                    "no pool {name:?} in {} (pools: {})",
-                    rs.path().display(),
-                    if known.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-            }
-        },
+        (None, Some(name), Some(rs)) => {
+            OffboardTo::Pool(find_pool(rs, name).map_err(CliError::Invalid)?)
+        }
         // clap's group requires exactly one of --to and --pool.
         _ => return Err(CliError::Invalid("give --to AGENT or --pool POOL".into())),
     };
-    let store = connect(&config).await?;
     if let OffboardTo::Agent(agent) = to {
         warn_if_unknown(&store, agent, &mut *err).await?;
     }
@@ -83,6 +80,22 @@ pub async fn run(
         .await?;
     report(&args.id, to, &done, out)?;
     Ok(Outcome::Success)
+}
+
+/// The pool `name` of `rs`, or a message naming the pools there are.
+pub fn find_pool<'r>(rs: &'r Ruleset, name: &str) -> Result<&'r Pool, String> {
+    rs.pool(name).ok_or_else(|| {
+        let known: Vec<&str> = rs.pools().map(|p| p.name.as_str()).collect();
+        format!(
+            "no pool {name:?} in {} (pools: {})",
+            rs.path().display(),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )
+    })
 }
 
 fn report(

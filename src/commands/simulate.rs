@@ -1,7 +1,7 @@
 //! `leadrouter simulate`: route leads from a file or stdin with in-memory state and
 //! print one JSON line per lead. Bad lines are reported on stderr; the rest still route.
 use super::{CliError, Outcome};
-use crate::lead::{DEFAULT_MAX_MESSAGE_BYTES, parse_lead};
+use crate::lead::{DEFAULT_MAX_MESSAGE_BYTES, Lead, parse_lead};
 use crate::routing::{LeadStatus, MemoryState, RoutingDecision, Trace, decide};
 use crate::rules::Ruleset;
 use serde::Serialize;
@@ -96,6 +96,38 @@ pub struct Agents {
     pub inactive: Vec<String>,
 }
 
+/// Routing leads one after another with in-memory state, as `simulate` does: the
+/// command reads them from lines, the API from a JSON list.
+pub struct Simulation<'r> {
+    rules: &'r Ruleset,
+    state: MemoryState,
+    /// Lead id → the input (line, or position) that routed it.
+    seen: HashMap<String, usize>,
+}
+
+impl<'r> Simulation<'r> {
+    pub fn new(rules: &'r Ruleset, agents: Agents) -> Self {
+        let mut state = MemoryState::new().with_halted(agents.halted);
+        state.inactive.extend(agents.inactive);
+        Simulation {
+            rules,
+            state,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Decides `lead`, the input numbered `n`; `Err(first)` when the input numbered
+    /// `first` had the same id (not routed again: the daemon acknowledges duplicates
+    /// without a decision).
+    pub fn route(&mut self, lead: &Lead, n: usize) -> Result<RoutingDecision, usize> {
+        if let Some(first) = self.seen.get(lead.id.as_str()) {
+            return Err(*first);
+        }
+        self.seen.insert(lead.id.as_str().to_owned(), n);
+        Ok(decide(self.rules, lead, &mut self.state))
+    }
+}
+
 /// Routes each line in order and prints its decision; a bad line is reported on `err`
 /// and the rest still route ([`Outcome::InvalidInput`] at the end).
 pub fn route_lines(
@@ -105,9 +137,7 @@ pub fn route_lines(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<Outcome, CliError> {
-    let mut state = MemoryState::new().with_halted(agents.halted);
-    state.inactive.extend(agents.inactive);
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut sim = Simulation::new(rules, agents);
     let (mut bad, mut routed) = (0usize, 0usize);
     let mut by_status: HashMap<&'static str, usize> = HashMap::new();
     for (i, line) in input.lines.split(b'\n').enumerate() {
@@ -127,16 +157,17 @@ pub fn route_lines(
                 continue;
             }
         };
-        if let Some(first) = seen.get(lead.id.as_str()) {
-            writeln!(
-                err,
-                "line {n}: lead {:?} already routed at line {first}; not routed again (the daemon acknowledges duplicates without a decision)",
-                lead.id.as_str()
-            )?;
-            continue;
-        }
-        seen.insert(lead.id.as_str().to_owned(), n);
-        let d = decide(rules, &lead, &mut state);
+        let d = match sim.route(&lead, n) {
+            Ok(d) => d,
+            Err(first) => {
+                writeln!(
+                    err,
+                    "line {n}: lead {:?} already routed at line {first}; not routed again (the daemon acknowledges duplicates without a decision)",
+                    lead.id.as_str()
+                )?;
+                continue;
+            }
+        };
         *by_status.entry(d.status.as_str()).or_default() += 1;
         routed += 1;
         serde_json::to_writer(&mut *out, &SimulatedLine::new(lead.id.as_str(), &d))

@@ -12,6 +12,7 @@
 //! from), so an operator can fix a bad deployment from the first log line. URLs are
 //! kept in [`SecretUrl`], whose `Debug`/`Display`/`Serialize` hide the password: the
 //! config is logged at start and must never leak credentials.
+mod admin;
 mod alerts;
 mod amqp;
 mod database;
@@ -29,6 +30,7 @@ pub(crate) mod value;
 #[cfg(test)]
 mod tests;
 
+pub use admin::AdminConfig;
 pub use alerts::AlertsConfig;
 pub use amqp::AmqpConfig;
 pub use database::DatabaseConfig;
@@ -37,7 +39,7 @@ pub use error::{ConfigError, Invalid, Origin};
 pub use http::HttpConfig;
 pub use keys::ENV_PREFIX;
 pub use logging::{LogFormat, LoggingConfig};
-pub use rules::RulesConfig;
+pub use rules::{RulesConfig, RulesSource};
 pub use secret::SecretUrl;
 pub use value::Choice;
 
@@ -56,6 +58,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub rules: RulesConfig,
     pub http: HttpConfig,
+    pub admin: AdminConfig,
     pub alerts: AlertsConfig,
     pub logging: LoggingConfig,
 }

@@ -10,11 +10,13 @@ mod intake;
 mod pipeline;
 mod relay;
 mod reload;
+mod reload_db;
 mod sweeper;
 
 use crate::broker;
-use crate::config::Config;
+use crate::config::{Config, RulesSource};
 use crate::http::{self, Readiness};
+use crate::in_force::{InForceError, rules_from_database};
 use crate::rules::Ruleset;
 use crate::store::{Store, StoreError};
 use crate::telemetry;
@@ -47,16 +49,25 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("metrics: {0}")]
     Metrics(String),
+    /// `rules.source: database` and the active version is missing or does not load.
+    #[error("{0}")]
+    Rules(#[from] InForceError),
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. `rules` were loaded (and reported) by the caller.
-pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
+/// The rules the daemon starts with: loaded from the file by the caller (so a bad file
+/// stops it before it waits for any server), or the active version in the database,
+/// read once connected.
+pub enum StartRules {
+    Loaded(Box<Ruleset>),
+    FromDatabase,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. File rules were loaded (and reported) by
+/// the caller.
+pub async fn run(config: Config, rules: StartRules) -> Result<(), StartError> {
     config.validate()?;
     let metrics = telemetry::install_metrics().map_err(|e| StartError::Metrics(e.to_string()))?;
     let readiness = Readiness::new();
-    telemetry::ruleset_in_force(&rules, None);
-    readiness.set_rules(true);
-    let (rules_tx, rules_rx) = watch::channel(Arc::new(rules));
 
     let shutdown = CancellationToken::new(); // a signal arrived
     let stop_background = CancellationToken::new(); // gauges, reload, HTTP
@@ -82,6 +93,23 @@ pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
         s = connect_store(&config, &readiness) => s?,
         _ = shutdown.cancelled() => return Ok(()),
     };
+    let rules = match rules {
+        StartRules::Loaded(rules) => *rules,
+        StartRules::FromDatabase => {
+            let in_force = rules_from_database(&store).await.inspect_err(|e| {
+                tracing::error!(error = %e, "rules in the database unusable; not starting");
+            })?;
+            for w in &in_force.loaded.warnings {
+                tracing::warn!(warning = %w, "rules warning");
+            }
+            let rs = in_force.loaded.ruleset;
+            tracing::info!(hash = rs.hash(), "rules loaded from the database");
+            rs
+        }
+    };
+    telemetry::ruleset_in_force(&rules, None);
+    readiness.set_rules(true);
+    let (rules_tx, rules_rx) = watch::channel(Arc::new(rules));
 
     let broker_cancel = CancellationToken::new();
     let (broker, consumer) = broker::start(config.broker_settings(), broker_cancel.clone());
@@ -95,12 +123,19 @@ pub async fn run(config: Config, rules: Ruleset) -> Result<(), StartError> {
         readiness.clone(),
         stop_background.clone(),
     ));
-    tracker.spawn(reload::run(
-        config.rules.path.clone(),
-        config.rules.watch,
-        rules_tx,
-        stop_background.clone(),
-    ));
+    match config.rules.source {
+        RulesSource::File => tracker.spawn(reload::run(
+            config.rules.path.clone(),
+            config.rules.watch,
+            rules_tx,
+            stop_background.clone(),
+        )),
+        RulesSource::Database => tracker.spawn(reload_db::run(
+            store.clone(),
+            rules_tx,
+            stop_background.clone(),
+        )),
+    };
 
     let (relay_tx, relay_rx) = mpsc::channel(256);
     let relay = relay::Relay {

@@ -17,6 +17,8 @@ mod decisions;
 mod leads;
 mod outbox;
 mod rotations;
+mod rulesets;
+mod tokens;
 // The columns `leads` and `routing_decisions` share; the `status` columns' type;
 // writing several tables' rows in one statement; reading the rows of one key.
 mod placement;
@@ -66,6 +68,10 @@ pub use offboard::{MovedLead, OffboardTo, Offboarded};
 pub use placement::Placement;
 pub use replay::{CurrentState, RecordedDecision, ReplayLead, ReplayWindow};
 
+// Rules kept in PostgreSQL (SPEC 10) and the admin API's tokens (SPEC 9).
+pub use rulesets::{Activated, NewRuleset, RULESETS_CHANNEL, RulesetVersion, StoredRuleset};
+pub use tokens::{Role, TOKEN_PREFIX, TokenError, TokenInfo, TokenOwner};
+
 /// Key of the transaction-level advisory lock that serializes routing writes across
 /// every instance: batches (and any admin command that steps a rotation) take it, so
 /// rotations advance as one fair sequence and the duplicate check cannot race.
@@ -108,6 +114,18 @@ pub enum StoreError {
     /// newer schema): reported, never guessed at.
     #[error("unexpected data in the database: {0}")]
     Unexpected(String),
+}
+
+impl StoreError {
+    /// The input held text PostgreSQL cannot store (a `\u0000` character, or bytes
+    /// invalid in the database's encoding): the caller's input, not a failure.
+    pub fn is_unstorable_text(&self) -> bool {
+        match self {
+            // character_not_in_repertoire, untranslatable_character
+            Self::Db(e) => migrate::has_sqlstate(e, &["22021", "22P05"]),
+            _ => false,
+        }
+    }
 }
 
 /// A handle on the database: a small connection pool. Cheap to clone.

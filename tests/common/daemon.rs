@@ -52,6 +52,8 @@ pub struct Env {
     pub rules: PathBuf,
     /// `alerts.unassigned_after` for the daemons this env spawns.
     pub unassigned_after: &'static str,
+    /// More environment for the daemons this env spawns (`LEADROUTER_RULES__SOURCE`).
+    pub env: Vec<(String, String)>,
     spawned: usize,
 }
 
@@ -85,6 +87,7 @@ impl Env {
             dir,
             rules,
             unassigned_after: "24h",
+            env: Vec::new(),
             spawned: 0,
         }
     }
@@ -119,6 +122,7 @@ impl Env {
             .args(["run", "--config", config.to_str().unwrap()])
             .env_remove("DATABASE_URL")
             .env_remove("AMQP_URL")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -331,7 +335,7 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().unwrap().port()
 }

@@ -13,6 +13,7 @@ pub mod amqp;
 pub mod daemon;
 pub mod db;
 pub mod engine;
+pub mod serve;
 pub mod servers;
 pub mod wait;
 

@@ -12,6 +12,7 @@ pub use report::{
 use super::admin::{DbArgs, connect, load_config, load_rules};
 use super::{CliError, Outcome, block_on};
 use crate::config::{format_duration, parse_duration};
+use crate::in_force::rules_in_force;
 use crate::routing::{MemoryState, decide};
 use crate::rules::Ruleset;
 use crate::store::{Store, StoreError};
@@ -27,7 +28,8 @@ pub struct ReplayArgs {
     /// The window, by when leads were received: 30m, 24h, 7d, 1h30m.
     #[arg(long, value_name = "DURATION", value_parser = Since::parse)]
     pub since: Since,
-    /// The rules to try (default: the config's `rules.path`, i.e. those in force).
+    /// The rules to try (default: those in force, from `rules.path` or the database as
+    /// `rules.source` says).
     #[arg(long, value_name = "RULES")]
     pub rules: Option<PathBuf>,
     /// Print one JSON object (`replayed`, `changed`, `transitions`, breakdowns).
@@ -178,24 +180,31 @@ async fn replay_command(
     err: &mut impl Write,
 ) -> Result<Outcome, CliError> {
     let config = load_config(&args.db)?;
-    let rs = load_rules(args.rules.as_deref(), &config)?;
-    // Only to attribute changes: replaying works without them (a laptop holding just
-    // the new file), so a failure is a note, not an error.
-    let in_force = match &args.rules {
+    // An explicit file first: a typo in --rules should not cost a database round trip.
+    let file_rules = match &args.rules {
+        Some(path) => Some(load_rules(path)?),
         None => None,
-        Some(_) => match load_rules(None, &config) {
-            Ok(f) => Some(f),
+    };
+    let store = connect(&config).await?;
+    let (rs, in_force) = match file_rules {
+        None => (
+            rules_in_force(&config.rules, &store).await?.loaded.ruleset,
+            None,
+        ),
+        // Only to attribute changes: replaying works without them (a laptop holding
+        // just the new file), so a failure is a note, not an error.
+        Some(rs) => match rules_in_force(&config.rules, &store).await {
+            Ok(f) => (rs, Some(f.loaded.ruleset)),
             Err(e) => {
                 writeln!(err, "note: {e}")?;
                 writeln!(
                     err,
                     "note: changes are not compared with the rules in force (--config names them)"
                 )?;
-                None
+                (rs, None)
             }
         },
     };
-    let store = connect(&config).await?;
     let result = replay(&store, &rs, in_force.as_ref(), &args.since).await?;
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &result).map_err(std::io::Error::from)?;
